@@ -1,0 +1,39 @@
+import { parseArgs } from 'node:util';
+import {
+  type Command,
+  CONNECTION_OPTIONS,
+  CONNECTION_USAGE,
+  connect,
+  withUsage,
+} from '../common.js';
+
+const usage = `Usage: pgdispatch migrate [options]
+
+Creates or upgrades the pgdispatch schema (and graphile-worker's). Safe to run
+again (a no-op when up to date) and from several processes at once.
+
+Options:
+${CONNECTION_USAGE}`;
+
+export const migrateCommand: Command = {
+  name: 'migrate',
+  summary: 'create or upgrade the database schema',
+  usage,
+  async run(args) {
+    const { values } = withUsage(usage, () =>
+      parseArgs({ args, options: CONNECTION_OPTIONS, strict: true }),
+    );
+    const dispatch = connect(values);
+    try {
+      const { applied } = await dispatch.migrate();
+      console.log(
+        applied.length === 0
+          ? `schema ${dispatch.schema} is up to date`
+          : `applied ${applied.length} migration(s) to schema ${dispatch.schema}: ${applied.join(', ')}`,
+      );
+      return 0;
+    } finally {
+      await dispatch.close();
+    }
+  },
+};

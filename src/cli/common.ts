@@ -1,0 +1,85 @@
+import type { ParseArgsConfig } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { createDispatch, type Dispatch } from '../dispatch.js';
+import { DispatchError, isConnectionError } from '../errors.js';
+import { REDACT_PATHS } from '../log.js';
+
+/** An error for the user: printed as one line, no stack trace. */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(args: string[]): Promise<number | undefined>;
+}
+
+export const CONNECTION_OPTIONS = {
+  'database-url': { type: 'string' },
+  schema: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+export const CONNECTION_USAGE = `  --database-url URL   Postgres connection string (default: $DATABASE_URL)
+  --schema NAME        pgdispatch schema (default: pgdispatch)`;
+
+/** Parses arguments with node's parseArgs, turning its errors into usage errors. */
+export function withUsage<T>(usage: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n\n${usage}`, 2);
+  }
+}
+
+export function cliLogger(): Logger {
+  return pino({
+    name: 'pgdispatch',
+    level: process.env['LOG_LEVEL'] ?? 'info',
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  });
+}
+
+export function connect(
+  values: { 'database-url'?: string | undefined; schema?: string | undefined },
+  logger?: Logger,
+): Dispatch {
+  const connectionString = values['database-url'] ?? process.env['DATABASE_URL'];
+  if (!connectionString) {
+    throw new CliError('no database: set DATABASE_URL or pass --database-url', 2);
+  }
+  return createDispatch({
+    connectionString,
+    schema: values.schema ?? 'pgdispatch',
+    logger: logger ?? cliLogger(),
+    maxPoolSize: 5,
+  });
+}
+
+/** Prints an error the way a user wants to read it; returns the exit code. */
+export function printError(err: unknown): number {
+  if (err instanceof CliError) {
+    console.error(`pgdispatch: ${err.message}`);
+    return err.exitCode;
+  }
+  if (err instanceof DispatchError) {
+    console.error(`pgdispatch: ${err.message} [${err.code}]`);
+    return 1;
+  }
+  if (isConnectionError(err)) {
+    console.error(`pgdispatch: cannot reach the database: ${(err as Error).message}`);
+    return 1;
+  }
+  if (err instanceof Error) {
+    console.error(`pgdispatch: ${err.message}`);
+    if (process.env['DEBUG']) console.error(err.stack);
+    return 1;
+  }
+  console.error(`pgdispatch: ${String(err)}`);
+  return 1;
+}

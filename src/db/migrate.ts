@@ -1,0 +1,104 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runMigrations as runGraphileMigrations } from 'graphile-worker';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import { DispatchError, fromPgError } from '../errors.js';
+import { toGraphileLogger } from '../log.js';
+import { quoteIdent, quoteLiteral } from './ident.js';
+
+/** Where the numbered .sql files live, both from src/ (tests) and dist/ (installed). */
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f)).sort();
+  return Promise.all(
+    files.map(async (file) => ({
+      version: Number.parseInt(file.slice(0, 4), 10),
+      name: file.replace(/\.sql$/, ''),
+      sql: await readFile(join(dir, file), 'utf8'),
+    })),
+  );
+}
+
+/** Replaces the psql-style `:"schema"` and `:'schema'` placeholders. */
+export function renderMigration(sql: string, schema: string): string {
+  return sql
+    .replaceAll(':"schema"', quoteIdent(schema))
+    .replaceAll(":'schema'", quoteLiteral(schema));
+}
+
+export interface MigrateResult {
+  /** Names of the migrations this run applied (empty when already up to date). */
+  applied: string[];
+}
+
+/**
+ * Installs graphile-worker's schema, then applies our pending migrations,
+ * each in its own transaction. A session advisory lock keyed on the schema
+ * serialises concurrent migrators: the second waits, then finds nothing to do.
+ */
+export async function migrate(pool: Pool, schema: string, logger: Logger): Promise<MigrateResult> {
+  const client = await pool.connect().catch((err: unknown) => {
+    throw fromPgError(err);
+  });
+  const lockKey = `pgdispatch:migrate:${schema}`;
+  try {
+    await client.query('select pg_advisory_lock(hashtext($1))', [lockKey]);
+    try {
+      await runGraphileMigrations({ pgPool: pool, logger: toGraphileLogger(logger) });
+      const s = quoteIdent(schema);
+      await client.query(`create schema if not exists ${s}`);
+      await client.query(
+        `create table if not exists ${s}.migrations (
+           version integer primary key,
+           name text not null,
+           applied_at timestamptz not null default now()
+         )`,
+      );
+      const done = new Set(
+        (await client.query<{ version: number }>(`select version from ${s}.migrations`)).rows.map(
+          (r) => r.version,
+        ),
+      );
+      const applied: string[] = [];
+      for (const m of await loadMigrations()) {
+        if (done.has(m.version)) continue;
+        try {
+          await client.query('begin');
+          await client.query(renderMigration(m.sql, schema));
+          await client.query(`insert into ${s}.migrations (version, name) values ($1, $2)`, [
+            m.version,
+            m.name,
+          ]);
+          await client.query('commit');
+        } catch (err) {
+          await client.query('rollback').catch(() => undefined);
+          throw new DispatchError(
+            'MIGRATION_FAILED',
+            `migration ${m.name} failed: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+        applied.push(m.name);
+        logger.info({ migration: m.name, schema }, 'applied migration');
+      }
+      return { applied };
+    } finally {
+      await client
+        .query('select pg_advisory_unlock(hashtext($1))', [lockKey])
+        .catch(() => undefined);
+    }
+  } catch (err) {
+    throw fromPgError(err);
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Records finished attempts. Outcomes that finish while a write is in flight
+ * wait and go together in the next one (group commit), so under load one
+ * statement records dozens of attempts, their calls' new statuses and their
+ * next jobs, and history costs little.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Queries } from '../db/queries.js';
+import { isConnectionError } from '../errors.js';
+import type { AttemptStatus, CallStatus } from '../status.js';
+
+export interface AttemptOutcome {
+  job_id: string;
+  call_id: string;
+  attempt: number;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  status: AttemptStatus;
+  http_status: number | null;
+  error: string | null;
+  response: unknown;
+  output: unknown;
+  worker: string;
+  retry_after_ms: number | null;
+}
+
+export interface RecordResult {
+  call_id: string;
+  attempt: number;
+  call_status: CallStatus | null;
+  next_attempt_at: Date | null;
+  /** False when this attempt had already been recorded (by a worker that took over the call). */
+  recorded: boolean;
+}
+
+interface Pending {
+  outcome: AttemptOutcome;
+  resolve: (r: RecordResult) => void;
+  reject: (err: unknown) => void;
+}
+
+export interface RecorderOptions {
+  /** Most outcomes in one statement. (Default: 200) */
+  maxBatch?: number;
+  /** How long to keep retrying a write while the database is unreachable, in ms. (Default: 60000) */
+  retryForMs?: number;
+}
+
+export class Recorder {
+  readonly #pool: pg.Pool;
+  readonly #queries: Queries;
+  readonly #logger: Logger;
+  readonly #maxBatch: number;
+  readonly #retryForMs: number;
+  #queue: Pending[] = [];
+  #running: Promise<void> | null = null;
+
+  constructor(pool: pg.Pool, queries: Queries, logger: Logger, options: RecorderOptions = {}) {
+    this.#pool = pool;
+    this.#queries = queries;
+    this.#logger = logger;
+    this.#maxBatch = options.maxBatch ?? 200;
+    this.#retryForMs = options.retryForMs ?? 60_000;
+  }
+
+  /** Resolves once the outcome is committed. */
+  record(outcome: AttemptOutcome): Promise<RecordResult> {
+    return new Promise<RecordResult>((resolve, reject) => {
+      this.#queue.push({ outcome, resolve, reject });
+      this.#running ??= this.#drain().finally(() => {
+        this.#running = null;
+      });
+    });
+  }
+
+  /** Waits until every outcome handed over so far is written (or has failed). */
+  async flush(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  async #drain(): Promise<void> {
+    // Let the outcomes finishing in this same turn of the event loop join in.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      try {
+        const results = await this.#write(batch.map((p) => p.outcome));
+        settle(batch, results);
+      } catch (err) {
+        if (batch.length > 1 && !isConnectionError(err)) {
+          // One bad outcome must not sink the others: write them one by one.
+          for (const p of batch) {
+            try {
+              settle([p], await this.#write([p.outcome]));
+            } catch (one) {
+              p.reject(one);
+            }
+          }
+        } else {
+          for (const p of batch) p.reject(err);
+        }
+      }
+    }
+  }
+
+  /** One statement; retried with backoff while the database is unreachable. */
+  async #write(outcomes: AttemptOutcome[]): Promise<RecordResult[]> {
+    const deadline = Date.now() + this.#retryForMs;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        const { rows } = await this.#pool.query<RecordResult>({
+          ...this.#queries.recordAttempts,
+          values: [JSON.stringify(outcomes)],
+        });
+        return rows;
+      } catch (err) {
+        if (!isConnectionError(err) || Date.now() + delay > deadline) throw err;
+        this.#logger.warn(
+          { err: (err as Error).message, retryInMs: delay, outcomes: outcomes.length },
+          'database unreachable while recording attempts; retrying',
+        );
+        await sleep(delay);
+      }
+    }
+  }
+}
+
+function settle(batch: Pending[], results: RecordResult[]): void {
+  const byKey = new Map(results.map((r) => [`${r.call_id}:${r.attempt}`, r]));
+  for (const p of batch) {
+    const r = byKey.get(`${p.outcome.call_id}:${p.outcome.attempt}`);
+    if (r) p.resolve(r);
+    else p.reject(new Error(`no result recorded for call ${p.outcome.call_id}`));
+  }
+}

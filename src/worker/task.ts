@@ -1,0 +1,166 @@
+/**
+ * Wraps a registered function as a graphile-worker task: runs one attempt,
+ * classifies its outcome, hands it to the recorder and logs one line.
+ */
+import type { JobHelpers, Task } from 'graphile-worker';
+import type { Logger } from 'pino';
+import type { CallContext, RegisteredFunction } from '../dispatch.js';
+import { type AttemptStatus, classifyError } from '../status.js';
+import type { AttemptOutcome, Recorder, RecordResult } from './recorder.js';
+
+/** What dispatch puts in a graphile-worker job. */
+export interface JobPayload {
+  id: string | number;
+  attempt: number;
+  input: unknown;
+}
+
+export interface TaskEnv {
+  recorder: Recorder;
+  logger: Logger;
+  /** The graphile-worker pool id: what jobs are locked by, and our worker id. */
+  workerId: () => string;
+  /** Called when shutdown aborted an attempt: give the job back unrecorded. */
+  release: (job: { job_id: string; call_id: string; attempt: number }) => Promise<void>;
+}
+
+const MAX_ERROR_CHARS = 2_000;
+
+export function makeTask(fn: RegisteredFunction, env: TaskEnv): Task {
+  return async (rawPayload: unknown, helpers: JobHelpers) => {
+    const payload = parsePayload(rawPayload);
+    const callId = String(payload.id);
+    const jobId = String(helpers.job.id);
+    const logger = env.logger.child({ function: fn.name, callId, attempt: payload.attempt });
+    const timeout = new AbortController();
+    const signal = AbortSignal.any([helpers.abortSignal, timeout.signal]);
+    let report: { httpStatus?: number; response?: unknown } = {};
+    const ctx: CallContext = {
+      callId,
+      attempt: payload.attempt,
+      functionName: fn.name,
+      signal,
+      logger,
+      report(details) {
+        report = { ...report, ...details };
+      },
+    };
+
+    const startedAt = new Date();
+    const t0 = performance.now();
+    let status: AttemptStatus = 'ok';
+    let output: unknown = null;
+    let error: string | null = null;
+    let retryAfterMs: number | null = null;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const err = new Error(`attempt timed out after ${fn.options.timeoutMs} ms`);
+          err.name = 'TimeoutError';
+          timeout.abort(err);
+          reject(err);
+        }, fn.options.timeoutMs);
+      });
+      // A handler that ignores its signal still cannot hold the attempt past its deadline.
+      output = await Promise.race([
+        Promise.resolve().then(() => fn.handler(payload.input, ctx)),
+        deadline,
+      ]);
+    } catch (err) {
+      if (helpers.abortSignal.aborted && !timeout.signal.aborted) {
+        // The worker is shutting down and its grace period is over: this
+        // attempt did not finish, so give the job back to run again now.
+        await env.release({ job_id: jobId, call_id: callId, attempt: payload.attempt });
+        logger.warn(
+          `${fn.name} #${callId} attempt ${payload.attempt} released: worker shutting down`,
+        );
+        throw err;
+      }
+      const c = classifyError(err, fn.options.retryUnknownErrors);
+      status = c.status;
+      error = truncate(c.message);
+      if (c.retryAfterMs !== undefined) retryAfterMs = c.retryAfterMs;
+      if (c.httpStatus !== undefined && report.httpStatus === undefined)
+        report.httpStatus = c.httpStatus;
+    } finally {
+      clearTimeout(timer);
+    }
+    const durationMs = performance.now() - t0;
+
+    const outcome: AttemptOutcome = {
+      job_id: jobId,
+      call_id: callId,
+      attempt: payload.attempt,
+      started_at: startedAt.toISOString(),
+      finished_at: new Date(startedAt.getTime() + durationMs).toISOString(),
+      duration_ms: Math.round(durationMs * 1000) / 1000,
+      status,
+      http_status: report.httpStatus ?? null,
+      error,
+      response: report.response ?? null,
+      output: status === 'ok' ? storable(output) : null,
+      worker: env.workerId(),
+      retry_after_ms: retryAfterMs,
+    };
+    const result = await env.recorder.record(outcome);
+    logAttempt(logger, fn.name, outcome, result);
+  };
+}
+
+function parsePayload(raw: unknown): JobPayload {
+  const p = raw as Partial<JobPayload> | null;
+  if (
+    !p ||
+    (typeof p.id !== 'number' && typeof p.id !== 'string') ||
+    typeof p.attempt !== 'number'
+  ) {
+    // Not a pgdispatch job (someone used graphile_worker.add_job directly).
+    throw new Error('job payload is not a pgdispatch call: use pgdispatch.dispatch() to dispatch');
+  }
+  return { id: p.id, attempt: p.attempt, input: p.input ?? null };
+}
+
+function truncate(message: string): string {
+  const clean = message.replaceAll('\u0000', '');
+  return clean.length > MAX_ERROR_CHARS ? `${clean.slice(0, MAX_ERROR_CHARS)}…` : clean;
+}
+
+/** Output goes into jsonb: it must serialise, and without NUL characters. */
+function storable(output: unknown): unknown {
+  if (output === undefined) return null;
+  try {
+    const json = JSON.stringify(output);
+    if (json === undefined) return null;
+    return json.includes('\\u0000') ? JSON.parse(json.replaceAll('\\u0000', '')) : output;
+  } catch {
+    return { unserialisable: String(output) };
+  }
+}
+
+function logAttempt(logger: Logger, name: string, o: AttemptOutcome, r: RecordResult): void {
+  const fields = {
+    status: o.status,
+    durationMs: Math.round(o.duration_ms),
+    httpStatus: o.http_status ?? undefined,
+    callStatus: r.call_status,
+    nextAttemptAt: r.next_attempt_at ?? undefined,
+    error: o.error ?? undefined,
+  };
+  const http = o.http_status ? `HTTP ${o.http_status}, ` : '';
+  const head = `${name} #${o.call_id} attempt ${o.attempt}: ${o.status} (${http}${fields.durationMs} ms)`;
+  if (!r.recorded) {
+    logger.warn(fields, `${head}; already recorded by another worker, ignored`);
+  } else if (o.status === 'ok') {
+    logger.info(fields, `${head}; call succeeded`);
+  } else if (r.call_status === 'retrying' && r.next_attempt_at) {
+    logger.warn(
+      fields,
+      `${head}; retrying at ${new Date(r.next_attempt_at).toISOString()}: ${o.error}`,
+    );
+  } else if (r.call_status === 'cancelled') {
+    logger.warn(fields, `${head}; call was cancelled`);
+  } else {
+    logger.error(fields, `${head}; call failed: ${o.error}`);
+  }
+}

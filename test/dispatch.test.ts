@@ -1,0 +1,214 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Dispatch, DispatchError } from '../src/index.js';
+import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
+
+let db: TestDatabase;
+let dispatch: Dispatch;
+const seen: unknown[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await db.pool.query('create table orders (id serial primary key, item text not null)');
+  dispatch = db.dispatch();
+  dispatch.func('record', async (input: { n: number }) => {
+    seen.push(input);
+    return { doubled: input.n * 2 };
+  });
+  await dispatch.migrate();
+});
+afterAll(() => db.drop());
+
+const count = async (sql: string, values: unknown[] = []) =>
+  Number((await db.pool.query<{ n: string }>(`select count(*) as n from (${sql}) q`, values)).rows[0]!.n);
+const jobCount = () => count('select 1 from graphile_worker._private_jobs');
+
+describe('dispatch inside the caller transaction', () => {
+  it('rollback leaves neither call nor job (pg client)', async () => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('begin');
+      await client.query("insert into orders (item) values ('book')");
+      const id = await dispatch.dispatch('record', { n: 1 }, { tx: client });
+      expect(id).toMatch(/^\d+$/);
+      expect(await count('select 1 from pgdispatch.calls')).toBe(0); // not visible outside yet
+      await client.query('rollback');
+    } finally {
+      client.release();
+    }
+    expect(await count('select 1 from pgdispatch.calls')).toBe(0);
+    expect(await jobCount()).toBe(0);
+    expect(await count('select 1 from orders')).toBe(0);
+  });
+
+  it('rollback leaves neither call nor job (Kysely transaction)', async () => {
+    const kdb = new Kysely<{ orders: { id: number; item: string } }>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: db.url, max: 2 }) }),
+    });
+    await expect(
+      kdb.transaction().execute(async (tx) => {
+        await tx.insertInto('orders').values({ item: 'pen' } as never).execute();
+        await dispatch.dispatch('record', { n: 2 }, { tx });
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(await count('select 1 from pgdispatch.calls')).toBe(0);
+    expect(await jobCount()).toBe(0);
+
+    const id = await kdb.transaction().execute(async (tx) => {
+      await tx.insertInto('orders').values({ item: 'pen' } as never).execute();
+      return dispatch.dispatch('record', { n: 3 }, { tx });
+    });
+    await kdb.destroy();
+    const row = await db.pool.query('select function, input, status, attempts from pgdispatch.calls where id = $1', [id]);
+    expect(row.rows[0]).toEqual({ function: 'record', input: { n: 3 }, status: 'pending', attempts: 0 });
+    expect(await jobCount()).toBe(1);
+  });
+
+  it('commit makes the call run within milliseconds, and records it', async () => {
+    const worker = await dispatch.worker({ concurrency: 4 });
+    try {
+      const client = await db.pool.connect();
+      let id: string;
+      try {
+        await client.query('begin');
+        await client.query("insert into orders (item) values ('lamp')");
+        id = await dispatch.dispatch('record', { n: 21 }, { tx: client });
+        await client.query('commit');
+      } finally {
+        client.release();
+      }
+      const committedAt = Date.now();
+      const call = await eventually(async () => {
+        const c = await dispatch.getCall(id);
+        return c?.status === 'succeeded' ? c : undefined;
+      });
+      expect(Date.now() - committedAt).toBeLessThan(5_000);
+      expect(call.output).toEqual({ doubled: 42 });
+      expect(call.attempts).toBe(1);
+      const attempts = await dispatch.getAttempts(id);
+      expect(attempts).toHaveLength(1);
+      expect(attempts[0]).toMatchObject({ attempt: 1, status: 'ok', worker: worker.id });
+      expect(seen).toContainEqual({ n: 21 });
+      // The earlier committed Kysely call ran too.
+      await eventually(async () => (await count("select 1 from pgdispatch.calls where status <> 'succeeded'")) === 0);
+      expect(await jobCount()).toBe(0);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
+describe('dispatch from SQL', () => {
+  it('returns the call id and creates the job in one statement', async () => {
+    const { rows } = await db.pool.query(
+      `select pgdispatch.dispatch('record', '{"n": 5}', '{"priority": 3}') as id`,
+    );
+    const id = rows[0].id as string;
+    const call = await dispatch.getCall(id);
+    expect(call).toMatchObject({ function: 'record', status: 'pending', priority: 3, retry_policy: 'default' });
+    const job = await db.pool.query(
+      `select payload, priority from graphile_worker._private_jobs where id = (select job_id from pgdispatch.calls where id = $1)`,
+      [id],
+    );
+    expect(job.rows[0]).toEqual({ payload: { id: Number(id), attempt: 1, input: { n: 5 } }, priority: 3 });
+  });
+
+  it('rejects an unknown function with a clear error and writes nothing', async () => {
+    const before = await count('select 1 from pgdispatch.calls');
+    await expect(db.pool.query(`select pgdispatch.dispatch('nope', '{}')`)).rejects.toMatchObject({
+      code: 'PD001',
+      message: `pgdispatch: unknown function 'nope'`,
+    });
+    expect(await count('select 1 from pgdispatch.calls')).toBe(before);
+  });
+
+  it('rejects unknown options, unknown policies and bad values', async () => {
+    await expect(db.pool.query(`select pgdispatch.dispatch('record', '{}', '{"prio": 1}')`)).rejects.toMatchObject({ code: 'PD003' });
+    await expect(db.pool.query(`select pgdispatch.dispatch('record', '{}', '{"retry_policy": "nope"}')`)).rejects.toMatchObject({ code: 'PD002' });
+    await expect(db.pool.query(`select pgdispatch.dispatch('record', '{}', '{"max_attempts": 0}')`)).rejects.toMatchObject({ code: 'PD003' });
+    await expect(db.pool.query(`select pgdispatch.dispatch('record', '{}', '{"run_at": "yesterday-ish"}')`)).rejects.toMatchObject({ code: 'PD003' });
+  });
+
+  it('works from psql, as a shell user would run it', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const psql = spawnSync('psql', ['--version']);
+    if (psql.status !== 0) return; // no psql on this machine: the pg test above covers the SQL
+    const out = spawnSync('psql', [db.url, '-Atc', `select pgdispatch.dispatch('record', '{"n": 9}')`], { encoding: 'utf8' });
+    expect(out.stderr).toBe('');
+    const id = out.stdout.trim();
+    expect(id).toMatch(/^\d+$/);
+    expect(await dispatch.getCall(id)).toMatchObject({ input: { n: 9 }, status: 'pending' });
+  });
+});
+
+describe('idempotency and batches', () => {
+  it('returns the existing call for a key already used by the function', async () => {
+    const a = await dispatch.dispatch('record', { n: 1 }, { idempotencyKey: 'order-1' });
+    const b = await dispatch.dispatch('record', { n: 2 }, { idempotencyKey: 'order-1' });
+    expect(b).toBe(a);
+    expect(await count(`select 1 from pgdispatch.calls where idempotency_key = 'order-1'`)).toBe(1);
+  });
+
+  it('settles concurrent dispatches with the same key on one call', async () => {
+    const ids = await Promise.all(
+      Array.from({ length: 8 }, () => dispatch.dispatch('record', { n: 1 }, { idempotencyKey: 'race' })),
+    );
+    expect(new Set(ids).size).toBe(1);
+    const jobs = await count(
+      `select 1 from graphile_worker._private_jobs where (payload->>'id')::bigint in (select id from pgdispatch.calls where idempotency_key = 'race')`,
+    );
+    expect(jobs).toBe(1);
+  });
+
+  it('dispatchMany inserts a batch in one statement, ids in input order', async () => {
+    const inputs = Array.from({ length: 500 }, (_, i) => ({ n: 1000 + i }));
+    const ids = await dispatch.dispatchMany('record', inputs);
+    expect(ids).toHaveLength(500);
+    const { rows } = await db.pool.query(
+      'select id::text, input from pgdispatch.calls where id = any($1::bigint[])',
+      [ids],
+    );
+    const byId = new Map(rows.map((r) => [r.id as string, r.input]));
+    ids.forEach((id, i) => expect(byId.get(id)).toEqual(inputs[i]));
+    expect(await dispatch.dispatchMany('record', [])).toEqual([]);
+  });
+});
+
+describe('bad input gets a clear error and writes nothing', () => {
+  it('from TypeScript', async () => {
+    const before = await count('select 1 from pgdispatch.calls');
+    const expectCode = async (p: Promise<unknown>, code: string) => {
+      const err = await p.then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(DispatchError);
+      expect((err as DispatchError).code).toBe(code);
+    };
+    await expectCode(dispatch.dispatch('nope', {}), 'UNKNOWN_FUNCTION');
+    await expectCode(dispatch.dispatch('record', { n: 10n }), 'INVALID_INPUT');
+    const circular: Record<string, unknown> = {};
+    circular['self'] = circular;
+    await expectCode(dispatch.dispatch('record', circular), 'INVALID_INPUT');
+    await expectCode(dispatch.dispatch('record', () => 1), 'INVALID_INPUT');
+    await expectCode(dispatch.dispatch('record', {}, { retryPolicy: 'nope' }), 'UNKNOWN_RETRY_POLICY');
+    await expectCode(dispatch.dispatch('record', {}, { maxAttempts: 0 }), 'INVALID_OPTION');
+    await expectCode(dispatch.dispatch('record', {}, { runAt: new Date('nope') }), 'INVALID_OPTION');
+    await expectCode(dispatch.dispatch('record', {}, { priority: 1.5 }), 'INVALID_OPTION');
+    expect(() => dispatch.func('record', async () => 1)).toThrow(/already registered/);
+    expect(() => dispatch.func('bad name!', async () => 1)).toThrow(/invalid function name/);
+    expect(() => dispatch.func('x', async () => 1, { maxAttempts: 0 })).toThrow(/maxAttempts/);
+    expect(await count('select 1 from pgdispatch.calls')).toBe(before);
+  });
+
+  it('a policy row that makes no sense is rejected by a check constraint', async () => {
+    const bad = [
+      `insert into pgdispatch.retry_policies (name, delays, max_attempts) values ('neg', array[interval '-5 seconds'], 3)`,
+      `insert into pgdispatch.retry_policies (name, delays, max_attempts) values ('zero', array[interval '1 second'], 0)`,
+      `insert into pgdispatch.retry_policies (name, max_attempts) values ('neither', 3)`,
+      `insert into pgdispatch.retry_policies (name, delays, base, factor, cap, max_attempts) values ('both', array[interval '1s'], '1s', 2, '1h', 3)`,
+      `insert into pgdispatch.retry_policies (name, base, factor, cap, max_attempts) values ('shrink', '1s', 0.5, '1h', 3)`,
+      `insert into pgdispatch.retry_policies (name, base, factor, cap, jitter, max_attempts) values ('jit', '1s', 2, '1h', 2, 3)`,
+    ];
+    for (const sql of bad) await expect(db.pool.query(sql)).rejects.toMatchObject({ code: '23514' });
+  });
+});
