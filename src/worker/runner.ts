@@ -49,6 +49,12 @@ export async function startWorker(
     poolId = workerPool.id;
   });
 
+  const snooze = async (job: { job_id: string; delay_ms: number }) => {
+    await dispatch.pool.query({
+      ...dispatch.queries.snoozeJobs,
+      values: [JSON.stringify([job]), poolId],
+    });
+  };
   const recorder = new Recorder(dispatch.pool, dispatch.queries, logger);
   const env = {
     recorder,
@@ -60,6 +66,7 @@ export async function startWorker(
         values: [JSON.stringify([job]), poolId, 'worker shutting down before the attempt finished'],
       });
     },
+    snooze,
   };
   const taskList: TaskList = {};
   for (const fn of dispatch.functions.values()) taskList[fn.name] = makeTask(fn, env);

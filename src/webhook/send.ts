@@ -1,0 +1,299 @@
+/**
+ * Sends one webhook attempt with undici and turns whatever happens into a
+ * SendResult: it never throws for a delivery failure. Connections are pooled
+ * per origin (keep-alive), every address is checked by the AddressGuard at
+ * connect time, redirects are not followed, and at most `maxResponseBytes`
+ * of the response are read.
+ */
+import { Agent, errors, request } from 'undici';
+import { type AttemptStatus, classifyError, errorMessage, statusFromHttp } from '../status.js';
+import { AddressGuard, type AddressGuardOptions } from './address-guard.js';
+import { OriginLimiter } from './origin-limiter.js';
+import { readBounded } from './read-body.js';
+import { parseRetryAfter } from './retry-after.js';
+
+export interface SendTimeouts {
+  /** TCP (and TLS) connection establishment. (Default: 5000) */
+  connectMs: number;
+  /** From the start of the attempt (connecting included) to the end of the response headers. (Default: 15000) */
+  headersMs: number;
+  /** The whole attempt, body included. (Default: 30000) */
+  totalMs: number;
+}
+
+export interface WebhookSenderOptions {
+  timeouts?: Partial<SendTimeouts>;
+  /** Response body bytes kept; the rest is never read. (Default: 16384) */
+  maxResponseBytes?: number;
+  /** Requests in flight per origin; more wait for a slot. (Default: 10) */
+  perOriginConcurrency?: number;
+  /** Which addresses may be reached. (Default: public addresses only) */
+  guard?: AddressGuardOptions | AddressGuard;
+}
+
+export interface SendRequest {
+  url: string | URL;
+  /** (Default: 'POST') */
+  method?: string;
+  body?: string | Uint8Array;
+  headers?: Record<string, string>;
+  /** Aborts the attempt (outcome `timeout`), e.g. on worker shutdown. */
+  signal?: AbortSignal;
+  timeouts?: Partial<SendTimeouts>;
+  maxResponseBytes?: number;
+  /** Replaces the sender's guard for this request (an endpoint's own settings). */
+  guard?: AddressGuardOptions | AddressGuard;
+}
+
+export interface SendResponse {
+  status: number;
+  /** A safe subset of the response headers (no cookies). */
+  headers: Record<string, string>;
+  /** UTF-8, at most maxResponseBytes. */
+  body: string;
+  truncated: boolean;
+}
+
+export interface SendResult {
+  status: AttemptStatus;
+  httpStatus?: number;
+  /** Time from the first byte sent (after any wait for an origin slot) to the end. */
+  durationMs: number;
+  /** Time spent waiting for a free slot of the origin. */
+  queuedMs?: number;
+  error?: string;
+  /** Delay asked by a 429 or 503 Retry-After header. */
+  retryAfterMs?: number;
+  response?: SendResponse;
+}
+
+const DEFAULT_TIMEOUTS: SendTimeouts = { connectMs: 5000, headersMs: 15000, totalMs: 30000 };
+const DEFAULT_MAX_RESPONSE_BYTES = 16384;
+const DEFAULT_PER_ORIGIN = 10;
+const KEPT_HEADERS = new Set([
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'retry-after',
+  'location',
+  'date',
+  'server',
+  'x-request-id',
+  'request-id',
+  'ratelimit',
+  'ratelimit-policy',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+]);
+const MAX_HEADER_VALUE = 1024;
+// Errors that mean the request itself is wrong: no later attempt will fix it.
+const INVALID_ARGUMENT_CODES = new Set([
+  'ERR_PGDISPATCH_ADDRESS_REFUSED',
+  'ERR_PGDISPATCH_URL_REFUSED',
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_NOT_SUPPORTED',
+  'ERR_INVALID_URL',
+  'ERR_INVALID_HTTP_TOKEN',
+  'ERR_INVALID_CHAR',
+]);
+
+export class SenderClosedError extends Error {
+  readonly code = 'ERR_PGDISPATCH_SENDER_CLOSED';
+  constructor() {
+    super('WebhookSender is closed');
+    this.name = 'SenderClosedError';
+  }
+}
+
+export class WebhookSender {
+  readonly #timeouts: SendTimeouts;
+  readonly #maxResponseBytes: number;
+  readonly #perOrigin: number;
+  readonly #guard: AddressGuard;
+  readonly #limiter: OriginLimiter;
+  readonly #agents = new Map<string, Agent>();
+  #closed = false;
+
+  constructor(options: WebhookSenderOptions = {}) {
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.#perOrigin = options.perOriginConcurrency ?? DEFAULT_PER_ORIGIN;
+    this.#guard = toGuard(options.guard);
+    this.#limiter = new OriginLimiter(this.#perOrigin);
+  }
+
+  /** Whether every slot of `origin` is taken, so a send to it would queue. */
+  saturated(origin: string): boolean {
+    return this.#limiter.saturated(origin);
+  }
+
+  /**
+   * Sends one attempt and reports its outcome.
+   *
+   * @example
+   * const result = await sender.send({ url, body, headers: { 'content-type': 'application/json' } });
+   * if (result.status !== 'ok') console.log(result.status, result.error);
+   */
+  async send(req: SendRequest): Promise<SendResult> {
+    if (this.#closed) throw new SenderClosedError();
+    const timeouts = { ...this.#timeouts, ...req.timeouts };
+    const guard = req.guard ? toGuard(req.guard) : this.#guard;
+    let url: URL;
+    try {
+      url = guard.checkUrl(req.url);
+    } catch (err) {
+      return failure(err, 0);
+    }
+
+    const queuedAt = performance.now();
+    let release: () => void;
+    try {
+      release = await this.#limiter.acquire(url.origin, req.signal);
+    } catch (err) {
+      return aborted(err, 'aborted while waiting for a slot');
+    }
+    const startedAt = performance.now();
+    const queuedMs = Math.round(startedAt - queuedAt);
+    try {
+      const result = await this.#attempt(url, req, guard, timeouts);
+      result.durationMs = Math.round(performance.now() - startedAt);
+      if (queuedMs > 0) result.queuedMs = queuedMs;
+      return result;
+    } finally {
+      release();
+    }
+  }
+
+  async #attempt(
+    url: URL,
+    req: SendRequest,
+    guard: AddressGuard,
+    timeouts: SendTimeouts,
+  ): Promise<SendResult> {
+    const total = AbortSignal.timeout(timeouts.totalMs);
+    // undici's own headersTimeout ticks at about one-second resolution; this
+    // timer keeps a short headersMs exact. It covers connecting too.
+    const headers = new AbortController();
+    const headersTimer = setTimeout(() => {
+      headers.abort(
+        new errors.HeadersTimeoutError(`no response headers within ${timeouts.headersMs} ms`),
+      );
+    }, timeouts.headersMs);
+    const signals = [total, headers.signal, ...(req.signal ? [req.signal] : [])];
+    const maxBytes = req.maxResponseBytes ?? this.#maxResponseBytes;
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(url, {
+        dispatcher: this.#agent(guard, timeouts.connectMs),
+        method: req.method ?? 'POST',
+        headers: { 'user-agent': 'pgdispatch', ...req.headers },
+        body: req.body,
+        signal: AbortSignal.any(signals),
+        headersTimeout: timeouts.headersMs,
+        bodyTimeout: timeouts.totalMs,
+      });
+    } catch (err) {
+      if (req.signal?.aborted) return aborted(err, 'aborted by the caller');
+      return failure(
+        err,
+        0,
+        total.aborted ? `no response within ${timeouts.totalMs} ms` : undefined,
+      );
+    } finally {
+      clearTimeout(headersTimer);
+    }
+
+    const body = await readBounded(res.body, maxBytes);
+    const result: SendResult = {
+      status: statusFromHttp(res.statusCode),
+      httpStatus: res.statusCode,
+      durationMs: 0,
+      response: {
+        status: res.statusCode,
+        headers: keptHeaders(res.headers),
+        body: body.text,
+        truncated: body.truncated,
+      },
+    };
+    // The status line decides the outcome; a body cut short only loses detail.
+    if (body.error !== undefined) result.error = `response body: ${errorMessage(body.error)}`;
+    if (result.status !== 'ok' && result.error === undefined)
+      result.error = `HTTP ${res.statusCode}`;
+    if (res.statusCode === 429 || res.statusCode === 503) {
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+      if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
+    }
+    return result;
+  }
+
+  #agent(guard: AddressGuard, connectMs: number): Agent {
+    // A call that waited for a slot while close() ran must not open a new pool.
+    if (this.#closed) throw new SenderClosedError();
+    const key = `${guard.key}|${connectMs}`;
+    let agent = this.#agents.get(key);
+    if (!agent) {
+      agent = new Agent({
+        connections: this.#perOrigin,
+        connect: { timeout: connectMs, lookup: guard.lookup },
+        keepAliveTimeout: 4000,
+      });
+      this.#agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  /** Closes the pooled connections, after the requests in flight. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const agents = [...this.#agents.values()];
+    this.#agents.clear();
+    await Promise.all(agents.map((a) => a.close()));
+  }
+}
+
+function toGuard(guard: AddressGuardOptions | AddressGuard | undefined): AddressGuard {
+  return guard instanceof AddressGuard ? guard : new AddressGuard(guard);
+}
+
+function failure(err: unknown, durationMs: number, detail?: string): SendResult {
+  const message = detail ? `${detail}: ${errorMessage(err)}` : errorMessage(err);
+  return { status: classifySendError(err), durationMs, error: message };
+}
+
+// Whatever the abort reason was, the attempt did not finish in the time it was given.
+function aborted(err: unknown, detail: string): SendResult {
+  return { status: 'timeout', durationMs: 0, error: `${detail}: ${errorMessage(err)}` };
+}
+
+/** Outcome of an error raised before any response arrived. */
+export function classifySendError(err: unknown): AttemptStatus {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && INVALID_ARGUMENT_CODES.has(code)) return 'invalid_argument';
+    // undici's parser errors often carry no code: a peer that does not speak HTTP/1.1.
+    if (e instanceof errors.HTTPParserError) return 'invalid_response';
+    // Aborted with no reason given (a reasonless abort of the caller's signal).
+    if (e instanceof errors.RequestAbortedError) return 'timeout';
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  // Nothing was sent: the attempt can be made again by another sender.
+  if (err instanceof SenderClosedError) return 'temporary_error';
+  return classifyError(err).status;
+}
+
+function keptHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const key = name.toLowerCase();
+    if (!KEPT_HEADERS.has(key) || value === undefined) continue;
+    const text = Array.isArray(value) ? value.join(', ') : value;
+    kept[key] = text.length > MAX_HEADER_VALUE ? text.slice(0, MAX_HEADER_VALUE) : text;
+  }
+  return kept;
+}
