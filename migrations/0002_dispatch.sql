@@ -9,8 +9,13 @@
 create function :"schema".job_max_attempts() returns integer
 language sql immutable parallel safe as $$ select 100 $$;
 
+-- The retry policy a function's input implies, if any. Null here; the
+-- webhook migration makes a call to an endpoint use the endpoint's policy.
+create function :"schema".input_retry_policy(function_name text, input jsonb) returns text
+language sql stable as $$ select null::text $$;
+
 create function :"schema".dispatch_settings(
-  function_name text, options jsonb,
+  function_name text, options jsonb, input jsonb,
   out retry_policy text, out max_attempts integer, out priority smallint, out run_at timestamptz
 )
 language plpgsql stable as $$
@@ -40,7 +45,8 @@ begin
       hint = 'Options are run_at, idempotency_key, retry_policy, priority and max_attempts.';
   end if;
 
-  retry_policy := coalesce(options ->> 'retry_policy', fn.retry_policy);
+  retry_policy := coalesce(options ->> 'retry_policy',
+                           :"schema".input_retry_policy(function_name, input), fn.retry_policy);
   perform from :"schema".retry_policies p where p.name = retry_policy;
   if not found then
     raise exception using errcode = 'PD002',
@@ -75,7 +81,7 @@ declare
   v_id bigint;
   v_job bigint;
 begin
-  s := :"schema".dispatch_settings(function_name, options);
+  s := :"schema".dispatch_settings(function_name, options, input);
   if v_key is not null then
     select c.id into v_id from :"schema".calls c
      where c.function = function_name and c.idempotency_key = v_key;
@@ -132,7 +138,7 @@ begin
     raise exception using errcode = 'PD003',
       message = 'pgdispatch: idempotency_key is per call; dispatch_many does not take one';
   end if;
-  s := :"schema".dispatch_settings(function_name, options);
+  s := :"schema".dispatch_settings(function_name, options, null);
   return query
   with items as (
     select nextval(v_seq) as id, e.value, e.ord
@@ -148,7 +154,10 @@ begin
   ), inserted as (
     insert into :"schema".calls (id, function, input, retry_policy, max_attempts, priority,
                                  next_attempt_at, job_id)
-    select i.id, function_name, i.value, s.retry_policy, s.max_attempts, s.priority,
+    select i.id, function_name, i.value,
+           coalesce(options ->> 'retry_policy',
+                    :"schema".input_retry_policy(function_name, i.value), s.retry_policy),
+           s.max_attempts, s.priority,
            coalesce(s.run_at, now()), jobs.job_id
       from items i join jobs on jobs.call_id = i.id
     returning id
@@ -372,4 +381,23 @@ begin
     on conflict (name) do nothing;
   end if;
 end
+$$;
+
+-- Puts a job back to run later without counting an attempt: the function
+-- could not start (its destination is saturated), so nothing happened that
+-- the history should hold. graphile-worker counted the fetch as one of the
+-- job's own attempts; give that back too.
+create function :"schema".snooze_jobs(jobs jsonb, pool_id text)
+returns integer
+language sql as $$
+  with snoozed as (
+    update graphile_worker._private_jobs j
+       set locked_at = null, locked_by = null,
+           run_at = now() + make_interval(secs => x.delay_ms / 1000.0),
+           attempts = greatest(j.attempts - 1, 0)
+      from jsonb_to_recordset(jobs) as x(job_id bigint, delay_ms double precision)
+     where j.id = x.job_id and j.locked_by = pool_id
+    returning 1
+  )
+  select count(*)::integer from snoozed
 $$;

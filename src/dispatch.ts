@@ -12,6 +12,14 @@ import { buildQueries, type NamedQuery, type Queries } from './db/queries.js';
 import type { Attempt, Call, HistoryEntry } from './db/types.js';
 import { DispatchError, fromPgError } from './errors.js';
 import { defaultLogger } from './log.js';
+import { Endpoints } from './webhook/endpoints.js';
+import {
+  validateWebhookInput,
+  WebhookFunction,
+  type WebhookInput,
+  type WebhookOptions,
+  type WebhookOutput,
+} from './webhook/function.js';
 import { startWorker, type WorkerHandle, type WorkerOptions } from './worker/runner.js';
 
 /** Anything that can run a query: a pg Pool, PoolClient or Client. */
@@ -34,6 +42,8 @@ export interface DispatchOptions {
   logger?: Logger;
   /** Size of the pool pgdispatch creates from `connectionString`. (Default: 20) */
   maxPoolSize?: number;
+  /** Options of the built-in `webhook` function; an endpoint row overrides them for its calls. */
+  webhook?: WebhookOptions;
 }
 
 export interface FunctionOptions {
@@ -45,6 +55,8 @@ export interface FunctionOptions {
   timeoutMs?: number;
   /** Whether errors that carry no outcome (a TypeError, say) are retried. (Default: false: they fail the call) */
   retryUnknownErrors?: boolean;
+  /** Checks an input at dispatch time; throw to refuse it (the call is not created). */
+  validate?: (input: unknown) => void;
 }
 
 /** What the handler gets besides its input. */
@@ -87,8 +99,9 @@ const DEFAULT_TIMEOUT_MS = 300_000;
 
 export interface RegisteredFunction {
   readonly name: string;
-  readonly options: Readonly<Required<Omit<FunctionOptions, 'maxAttempts'>>> & {
+  readonly options: Readonly<Required<Omit<FunctionOptions, 'maxAttempts' | 'validate'>>> & {
     readonly maxAttempts: number | undefined;
+    readonly validate: ((input: unknown) => void) | undefined;
   };
   // biome-ignore lint/suspicious/noExplicitAny: the registry holds handlers of every input type.
   readonly handler: Handler<any, unknown>;
@@ -110,6 +123,7 @@ export class DispatchFunction<I, O> implements RegisteredFunction {
       maxAttempts: options.maxAttempts,
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       retryUnknownErrors: options.retryUnknownErrors ?? false,
+      validate: options.validate,
     };
   }
 
@@ -137,6 +151,14 @@ export class Dispatch {
   readonly logger: Logger;
   readonly pool: pg.Pool;
   readonly queries: Queries;
+  /**
+   * The built-in `webhook` function: `{ url | endpoint, body, headers?, eventType? }`,
+   * signed with the Standard Webhooks scheme, retried on the `webhook` policy.
+   */
+  readonly webhook: DispatchFunction<WebhookInput, WebhookOutput>;
+  /** Webhook endpoints: add, list, rotate secrets, disable, enable. */
+  readonly endpoints: Endpoints;
+  readonly #webhook: WebhookFunction;
   readonly #ownsPool: boolean;
   readonly #functions = new Map<string, RegisteredFunction>();
   #registered: Promise<void> | null = null;
@@ -165,6 +187,14 @@ export class Dispatch {
       this.#ownsPool = true;
     }
     this.queries = buildQueries(this.schema);
+    this.endpoints = new Endpoints(this.pool, this.schema);
+    this.#webhook = new WebhookFunction(this.pool, this.schema, options.webhook ?? {});
+    this.webhook = this.func('webhook', this.#webhook.handler, {
+      retryPolicy: options.webhook?.retryPolicy ?? 'webhook',
+      // The sender enforces its own timeouts; this is only a backstop.
+      timeoutMs: (options.webhook?.timeouts?.totalMs ?? 30_000) + 5_000,
+      validate: validateWebhookInput,
+    });
   }
 
   /**
@@ -210,7 +240,7 @@ export class Dispatch {
 
   /** Dispatches a call to a registered function by name; see `DispatchFunction.dispatch`. */
   async dispatch(name: string, input: unknown, options: CallOptions = {}): Promise<string> {
-    this.#assertKnown(name);
+    this.#validate(name, input);
     const params = [name, serializeInput(input), JSON.stringify(callOptionsToSql(options))];
     await this.#ensureRegistered();
     const rows = await this.#run<{ id: string }>(options.tx, this.queries.dispatch, params);
@@ -231,6 +261,7 @@ export class Dispatch {
       throw new DispatchError('INVALID_OPTION', 'dispatchMany does not take an idempotencyKey');
     }
     if (inputs.length === 0) return [];
+    for (const input of inputs) this.#validate(name, input);
     const params = [
       name,
       `[${inputs.map((input) => serializeInput(input)).join(',')}]`,
@@ -314,15 +345,29 @@ export class Dispatch {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#webhook.close();
     if (this.#ownsPool) await this.pool.end();
   }
 
-  #assertKnown(name: string): void {
-    if (!this.#functions.has(name)) {
+  #assertKnown(name: string): RegisteredFunction {
+    const fn = this.#functions.get(name);
+    if (!fn) {
       throw new DispatchError(
         'UNKNOWN_FUNCTION',
         `unknown function ${JSON.stringify(name)}: register it with dispatch.func() first`,
       );
+    }
+    return fn;
+  }
+
+  #validate(name: string, input: unknown): void {
+    const validate = this.#assertKnown(name).options.validate;
+    if (!validate) return;
+    try {
+      validate(input);
+    } catch (err) {
+      if (err instanceof DispatchError) throw err;
+      throw new DispatchError('INVALID_INPUT', `${name}: ${(err as Error).message}`, { cause: err });
     }
   }
 

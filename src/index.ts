@@ -33,8 +33,34 @@ export {
   isRetryable,
   OutcomeError,
   PermanentError,
+  SnoozeError,
   statusFromHttp,
   TemporaryError,
   ThrottledError,
 } from './status.js';
 export type { WorkerHandle, WorkerOptions } from './worker/runner.js';
+export { type Endpoint, Endpoints, type NewEndpoint } from './webhook/endpoints.js';
+export type { WebhookInput, WebhookOptions, WebhookOutput } from './webhook/function.js';
+export {
+  classifyAddress,
+  generateSecret,
+  parseRetryAfter,
+  signWebhook,
+  verifyWebhook,
+  WebhookSender,
+  WebhookVerificationError,
+} from './webhook/index.js';
+export {
+  type BulkOptions,
+  type BulkProgress,
+  type BulkResult,
+  type CallFilter,
+  cancelCalls,
+  listWorkers,
+  type PruneOptions,
+  pruneCalls,
+  retryCalls,
+  type WorkerInfo,
+} from './ops.js';
+export { formatCompact, parseDuration } from './duration.js';
+export type { RetentionOptions } from './worker/retention.js';

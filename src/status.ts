@@ -206,3 +206,17 @@ export function errorMessage(err: unknown): string {
     return String(err);
   }
 }
+
+/**
+ * Not an outcome: throw it when the attempt cannot start yet (a saturated
+ * destination, a missing prerequisite). The job goes back to the queue for
+ * `delayMs` and no attempt is counted or recorded.
+ */
+export class SnoozeError extends Error {
+  readonly delayMs: number;
+  constructor(delayMs: number, message = `snoozed for ${delayMs} ms`) {
+    super(message);
+    this.name = 'SnoozeError';
+    this.delayMs = delayMs;
+  }
+}

@@ -21,6 +21,7 @@ export function buildQueries(schema: string) {
     dispatchMany: q('dispatch_many', `select ${s}.dispatch_many($1, $2::jsonb, $3::jsonb) as id`),
     recordAttempts: q('record_attempts', `select * from ${s}.record_attempts($1::jsonb)`),
     releaseJobs: q('release_jobs', `select ${s}.release_jobs($1::jsonb, $2, $3) as released`),
+    snoozeJobs: q('snooze_jobs', `select ${s}.snooze_jobs($1::jsonb, $2) as snoozed`),
     registerFunctions: q('register_functions', `select ${s}.register_functions($1::jsonb, $2)`),
     cancelCall: q('cancel_call', `select ${s}.cancel_call($1, $2, $3) as cancelled`),
     retryCall: q('retry_call', `select ${s}.retry_call($1, $2) as retried`),

@@ -5,7 +5,7 @@
 import type { JobHelpers, Task } from 'graphile-worker';
 import type { Logger } from 'pino';
 import type { CallContext, RegisteredFunction } from '../dispatch.js';
-import { type AttemptStatus, classifyError } from '../status.js';
+import { type AttemptStatus, classifyError, SnoozeError } from '../status.js';
 import type { AttemptOutcome, Recorder, RecordResult } from './recorder.js';
 
 /** What dispatch puts in a graphile-worker job. */
@@ -22,6 +22,22 @@ export interface TaskEnv {
   workerId: () => string;
   /** Called when shutdown aborted an attempt: give the job back unrecorded. */
   release: (job: { job_id: string; call_id: string; attempt: number }) => Promise<void>;
+  /** Called when the handler snoozed: put the job back for later, unrecorded. */
+  snooze: (job: { job_id: string; delay_ms: number }) => Promise<void>;
+  /** Called once an attempt's outcome is recorded (metrics count attempts here). */
+  onAttempt?: (functionName: string, outcome: AttemptOutcome, result: RecordResult) => void;
+}
+
+/**
+ * Thrown to graphile-worker after we gave a job back ourselves (released or
+ * snoozed): the job is already unlocked, so graphile-worker's failure update,
+ * which only touches jobs still locked by this worker, changes nothing.
+ */
+export class HandedBackError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HandedBackError';
+  }
 }
 
 const MAX_ERROR_CHARS = 2_000;
@@ -75,7 +91,12 @@ export function makeTask(fn: RegisteredFunction, env: TaskEnv): Task {
         logger.warn(
           `${fn.name} #${callId} attempt ${payload.attempt} released: worker shutting down`,
         );
-        throw err;
+        throw new HandedBackError('released: worker shutting down');
+      }
+      if (err instanceof SnoozeError) {
+        await env.snooze({ job_id: jobId, delay_ms: err.delayMs });
+        logger.debug(`${fn.name} #${callId} attempt ${payload.attempt} snoozed: ${err.message}`);
+        throw new HandedBackError(`snoozed: ${err.message}`);
       }
       const c = classifyError(err, fn.options.retryUnknownErrors);
       status = c.status;
@@ -104,6 +125,7 @@ export function makeTask(fn: RegisteredFunction, env: TaskEnv): Task {
       retry_after_ms: retryAfterMs,
     };
     const result = await env.recorder.record(outcome);
+    env.onAttempt?.(fn.name, outcome, result);
     logAttempt(logger, fn.name, outcome, result);
   };
 }

@@ -1,0 +1,231 @@
+/**
+ * The built-in `webhook` function: resolves the destination (a plain URL or
+ * an endpoint row), signs with the Standard Webhooks scheme, sends through
+ * the guarded undici sender and turns the result into an attempt outcome.
+ */
+import type pg from 'pg';
+import type { CallContext, Handler } from '../dispatch.js';
+import { quoteIdent } from '../db/ident.js';
+import { DispatchError } from '../errors.js';
+import { OutcomeError, SnoozeError } from '../status.js';
+import type { AddressGuardOptions } from './address-guard.js';
+import type { Endpoint } from './endpoints.js';
+import { type SendTimeouts, WebhookSender } from './send.js';
+import { signWebhook } from './sign.js';
+
+/** Options of the built-in `webhook` function, on `createDispatch({ webhook })`. */
+export interface WebhookOptions {
+  /** Signs calls addressed by plain `url` (`whsec_…`); several while rotating. (Default: none: such calls go unsigned) */
+  secret?: string | string[];
+  /** Allow loopback and private addresses (development only). (Default: false) */
+  allowPrivateNetworks?: boolean;
+  /** CIDRs, IPs or hostnames always allowed, e.g. ['10.1.2.0/24', 'hooks.internal']. (Default: []) */
+  allow?: string[];
+  /** Refuse http:// URLs. (Default: false) */
+  httpsOnly?: boolean;
+  /** (Default: connect 5000, headers 15000, total 30000 ms) */
+  timeouts?: Partial<SendTimeouts>;
+  /** Response body bytes kept in the attempt row. (Default: 16384) */
+  maxResponseBytes?: number;
+  /** Requests in flight per origin in each worker; more wait in the queue, not in a worker slot. (Default: 10) */
+  perOriginConcurrency?: number;
+  /** Retry policy of calls addressed by url. (Default: `webhook`) */
+  retryPolicy?: string;
+}
+
+/** Input of the `webhook` function. */
+export interface WebhookInput {
+  /** Destination URL; or `endpoint`. */
+  url?: string;
+  /** Name of a row of `endpoints`; or `url`. */
+  endpoint?: string;
+  /** Sent as JSON, or as is when a string. */
+  body: unknown;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+  /** With a type, the body is wrapped as `{ "type": eventType, "data": body }` (Standard Webhooks payload). */
+  eventType?: string;
+}
+
+/** What a delivered webhook's call keeps as output. */
+export interface WebhookOutput {
+  httpStatus: number;
+  durationMs: number;
+}
+
+/** Validates an input at dispatch time, so a malformed call is refused before it exists. */
+export function validateWebhookInput(input: unknown): void {
+  const i = input as Partial<WebhookInput> | null;
+  const problem = webhookInputProblem(i);
+  if (problem) throw new DispatchError('INVALID_INPUT', `webhook: ${problem}`);
+}
+
+function webhookInputProblem(i: Partial<WebhookInput> | null): string | undefined {
+  if (!i || typeof i !== 'object') return 'input must be an object { url | endpoint, body, headers? }';
+  if ((i.url === undefined) === (i.endpoint === undefined)) return 'give exactly one of url and endpoint';
+  if (i.url !== undefined) {
+    if (typeof i.url !== 'string') return 'url must be a string';
+    let u: URL;
+    try {
+      u = new URL(i.url);
+    } catch {
+      return `invalid url ${JSON.stringify(i.url)}`;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return `url must be http(s): ${i.url}`;
+  }
+  if (i.endpoint !== undefined && typeof i.endpoint !== 'string') return 'endpoint must be a name';
+  if (i.headers !== undefined) {
+    if (!i.headers || typeof i.headers !== 'object') return 'headers must be an object of strings';
+    for (const v of Object.values(i.headers)) if (typeof v !== 'string') return 'header values must be strings';
+  }
+  if (i.eventType !== undefined && typeof i.eventType !== 'string') return 'eventType must be a string';
+  return undefined;
+}
+
+const ENDPOINT_CACHE_MS = 2_000;
+// How long a saturated origin's call waits in the queue before another try.
+const SNOOZE_MS = 250;
+
+/** The handler of the `webhook` function, with its sender and endpoint cache. */
+export class WebhookFunction {
+  readonly options: WebhookOptions;
+  readonly #pool: pg.Pool;
+  readonly #schema: string;
+  #sender: WebhookSender | undefined;
+  readonly #endpoints = new Map<string, { row: Endpoint | undefined; at: number }>();
+
+  constructor(pool: pg.Pool, schema: string, options: WebhookOptions) {
+    this.#pool = pool;
+    this.#schema = quoteIdent(schema);
+    this.options = options;
+  }
+
+  get sender(): WebhookSender {
+    this.#sender ??= new WebhookSender({
+      timeouts: this.options.timeouts ?? {},
+      maxResponseBytes: this.options.maxResponseBytes ?? 16_384,
+      perOriginConcurrency: this.options.perOriginConcurrency ?? 10,
+      guard: this.#guardOptions(undefined),
+    });
+    return this.#sender;
+  }
+
+  readonly handler: Handler<WebhookInput, WebhookOutput> = async (input, ctx) => {
+    const problem = webhookInputProblem(input);
+    if (problem) throw new OutcomeError('invalid_argument', `webhook: ${problem}`);
+    const endpoint = input.endpoint === undefined ? undefined : await this.#endpoint(input.endpoint);
+    if (input.endpoint !== undefined && !endpoint) {
+      throw new OutcomeError('invalid_argument', `webhook: unknown endpoint ${JSON.stringify(input.endpoint)}`);
+    }
+    if (endpoint && !endpoint.enabled) {
+      throw new OutcomeError(
+        'permanent_error',
+        `endpoint ${endpoint.name} is disabled: ${endpoint.disabled_reason ?? 'no reason given'}`,
+      );
+    }
+    const url = endpoint?.url ?? input.url!;
+    if (this.sender.saturated(new URL(url).origin)) {
+      throw new SnoozeError(SNOOZE_MS, `origin ${new URL(url).origin} is at its concurrency limit`);
+    }
+
+    const { body, contentType } = encodeBody(input);
+    const secrets = endpoint ? endpoint.secrets : toList(this.options.secret);
+    const headers: Record<string, string> = {
+      'content-type': contentType,
+      ...(endpoint?.headers ?? {}),
+      ...(input.headers ?? {}),
+    };
+    if (secrets.length > 0) {
+      // The id is the call's: stable across retries, so receivers can deduplicate.
+      Object.assign(headers, signWebhook(secrets, { id: `msg_${ctx.callId}`, timestamp: new Date(), body }));
+    } else {
+      headers['webhook-id'] = `msg_${ctx.callId}`;
+    }
+
+    const result = await this.sender.send({
+      url,
+      body,
+      headers,
+      signal: ctx.signal,
+      timeouts: endpointTimeouts(endpoint),
+      ...(endpoint?.max_response_bytes != null ? { maxResponseBytes: endpoint.max_response_bytes } : {}),
+      ...(endpoint?.allow_private_networks != null ? { guard: this.#guardOptions(endpoint) } : {}),
+    });
+    ctx.report({
+      ...(result.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
+      ...(result.response ? { response: result.response } : {}),
+    });
+    if (endpoint) await this.#health(endpoint, result.status === 'ok', result.httpStatus === 410, ctx);
+    if (result.status === 'ok') {
+      return { httpStatus: result.httpStatus ?? 0, durationMs: result.durationMs };
+    }
+    throw new OutcomeError(result.status, result.error ?? `HTTP ${result.httpStatus}`, {
+      ...(result.retryAfterMs !== undefined ? { retryAfterMs: result.retryAfterMs } : {}),
+      ...(result.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
+    });
+  };
+
+  async close(): Promise<void> {
+    await this.#sender?.close();
+    this.#sender = undefined;
+  }
+
+  #guardOptions(endpoint: Endpoint | undefined): AddressGuardOptions {
+    return {
+      allowPrivateNetworks: endpoint?.allow_private_networks ?? this.options.allowPrivateNetworks ?? false,
+      allow: this.options.allow ?? [],
+      httpsOnly: this.options.httpsOnly ?? false,
+    };
+  }
+
+  async #endpoint(name: string): Promise<Endpoint | undefined> {
+    const cached = this.#endpoints.get(name);
+    // A disabled endpoint is always read again: it may just have been enabled.
+    if (cached?.row?.enabled && Date.now() - cached.at < ENDPOINT_CACHE_MS) return cached.row;
+    const { rows } = await this.#pool.query<Endpoint>({
+      name: `pgd_endpoint_for_delivery/${this.#schema}`,
+      text: `select * from ${this.#schema}.endpoint_for_delivery($1)`,
+      values: [name],
+    });
+    this.#endpoints.set(name, { row: rows[0], at: Date.now() });
+    return rows[0];
+  }
+
+  /** Health bookkeeping; writes only on a change of state (see endpoint_attempted). */
+  async #health(e: Endpoint, ok: boolean, gone: boolean, ctx: CallContext): Promise<void> {
+    const stale = !e.last_success_at || Date.now() - new Date(e.last_success_at).getTime() > 60_000;
+    if (ok && e.failing_since === null && !stale) return;
+    try {
+      const { rows } = await this.#pool.query<{ disabled: string | null }>({
+        name: `pgd_endpoint_attempted/${this.#schema}`,
+        text: `select ${this.#schema}.endpoint_attempted($1, $2, $3) as disabled`,
+        values: [e.name, ok, gone],
+      });
+      this.#endpoints.delete(e.name);
+      const disabled = rows[0]?.disabled;
+      if (disabled) ctx.logger.error({ endpoint: e.name, reason: disabled }, `endpoint ${e.name} disabled: ${disabled}`);
+    } catch (err) {
+      // Health is bookkeeping: never let it fail the delivery's outcome.
+      ctx.logger.warn({ err: (err as Error).message, endpoint: e.name }, 'could not update endpoint health');
+    }
+  }
+}
+
+function encodeBody(input: WebhookInput): { body: string; contentType: string } {
+  const payload = input.eventType === undefined ? input.body : { type: input.eventType, data: input.body };
+  if (typeof payload === 'string') return { body: payload, contentType: 'text/plain; charset=utf-8' };
+  return { body: JSON.stringify(payload ?? null), contentType: 'application/json' };
+}
+
+function toList(secret: string | string[] | undefined): string[] {
+  if (secret === undefined) return [];
+  return Array.isArray(secret) ? secret : [secret];
+}
+
+function endpointTimeouts(e: Endpoint | undefined): Partial<SendTimeouts> {
+  const t: Partial<SendTimeouts> = {};
+  if (e?.connect_timeout_ms != null) t.connectMs = e.connect_timeout_ms;
+  if (e?.headers_timeout_ms != null) t.headersMs = e.headers_timeout_ms;
+  if (e?.total_timeout_ms != null) t.totalMs = e.total_timeout_ms;
+  return t;
+}
