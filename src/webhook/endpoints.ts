@@ -73,6 +73,15 @@ export class Endpoints {
       throw new DispatchError('INVALID_OPTION', `endpoint url must be http(s): ${e.url}`);
     }
     const secret = e.secret ?? generateSecret();
+    const policy = e.retryPolicy ?? 'webhook';
+    const known = await this.#query<{ name: string }>(
+      'endpoint_policy',
+      `select name from ${this.#s}.retry_policies where name = $1`,
+      [policy],
+    );
+    if (known.length === 0) {
+      throw new DispatchError('UNKNOWN_RETRY_POLICY', `unknown retry policy ${JSON.stringify(policy)}`);
+    }
     const rows = await this.#query<Endpoint>(
       'endpoint_add',
       `insert into ${this.#s}.endpoints as e (name, url, secrets, retry_policy, headers,
@@ -92,7 +101,7 @@ export class Endpoints {
         e.name,
         url.toString(),
         secret,
-        e.retryPolicy ?? 'webhook',
+        policy,
         JSON.stringify(e.headers ?? {}),
         e.timeouts?.connectMs ?? null,
         e.timeouts?.headersMs ?? null,

@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { parseArgs } from 'node:util';
 import {
   type Command,
@@ -23,7 +24,8 @@ export const migrateCommand: Command = {
     const { values } = withUsage(usage, () =>
       parseArgs({ args, options: CONNECTION_OPTIONS, strict: true }),
     );
-    const dispatch = connect(values);
+    // The summary line below says what happened; per-migration log lines would only repeat it.
+    const dispatch = connect(values, pino({ level: 'warn' }));
     try {
       const { applied } = await dispatch.migrate();
       console.log(
