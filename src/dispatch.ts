@@ -20,7 +20,7 @@ import {
   type WebhookOptions,
   type WebhookOutput,
 } from './webhook/function.js';
-import { startWorker, type WorkerHandle, type WorkerOptions } from './worker/runner.js';
+import type { WorkerHandle, WorkerOptions } from './worker/runner.js';
 
 /** Anything that can run a query: a pg Pool, PoolClient or Client. */
 export interface PgQueryable {
@@ -337,7 +337,9 @@ export class Dispatch {
    * Runs this instance's functions in this process until `stop()`; several
    * workers (processes) on one database share the calls.
    */
-  worker(options: WorkerOptions = {}): Promise<WorkerHandle> {
+  async worker(options: WorkerOptions = {}): Promise<WorkerHandle> {
+    // Loaded on demand: an application that only dispatches never imports graphile-worker.
+    const { startWorker } = await import('./worker/runner.js');
     return startWorker(this, options);
   }
 

@@ -1,11 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runMigrations as runGraphileMigrations } from 'graphile-worker';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { DispatchError, fromPgError } from '../errors.js';
-import { toGraphileLogger } from '../log.js';
 import { quoteIdent, quoteLiteral } from './ident.js';
 
 /** Where the numbered .sql files live, both from src/ (tests) and dist/ (installed). */
@@ -53,7 +51,10 @@ export async function migrate(pool: Pool, schema: string, logger: Logger): Promi
   try {
     await client.query('select pg_advisory_lock(hashtext($1))', [lockKey]);
     try {
-      await runGraphileMigrations({ pgPool: pool, logger: toGraphileLogger(logger) });
+      // Loaded here so commands that never migrate don't pay for graphile-worker's import.
+      const { runMigrations } = await import('graphile-worker');
+      const { toGraphileLogger } = await import('../worker/graphile-logger.js');
+      await runMigrations({ pgPool: pool, logger: toGraphileLogger(logger) });
       const s = quoteIdent(schema);
       await client.query(`create schema if not exists ${s}`);
       await client.query(

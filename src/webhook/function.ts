@@ -10,7 +10,7 @@ import { DispatchError } from '../errors.js';
 import { OutcomeError, SnoozeError } from '../status.js';
 import type { AddressGuardOptions } from './address-guard.js';
 import type { Endpoint } from './endpoints.js';
-import { type SendTimeouts, WebhookSender } from './send.js';
+import type { SendTimeouts, WebhookSender } from './send.js';
 import { signWebhook } from './sign.js';
 
 /** Options of the built-in `webhook` function, on `createDispatch({ webhook })`. */
@@ -100,7 +100,10 @@ export class WebhookFunction {
     this.options = options;
   }
 
-  get sender(): WebhookSender {
+  /** The sender, created (and undici loaded) at the first delivery. */
+  async sender(): Promise<WebhookSender> {
+    if (this.#sender) return this.#sender;
+    const { WebhookSender } = await import('./send.js');
     this.#sender ??= new WebhookSender({
       timeouts: this.options.timeouts ?? {},
       maxResponseBytes: this.options.maxResponseBytes ?? 16_384,
@@ -124,7 +127,8 @@ export class WebhookFunction {
       );
     }
     const url = endpoint?.url ?? input.url!;
-    if (this.sender.saturated(new URL(url).origin)) {
+    const sender = await this.sender();
+    if (sender.saturated(new URL(url).origin)) {
       throw new SnoozeError(SNOOZE_MS, `origin ${new URL(url).origin} is at its concurrency limit`);
     }
 
@@ -142,7 +146,7 @@ export class WebhookFunction {
       headers['webhook-id'] = `msg_${ctx.callId}`;
     }
 
-    const result = await this.sender.send({
+    const result = await sender.send({
       url,
       body,
       headers,
