@@ -171,7 +171,7 @@ describe('idempotency and batches', () => {
       [ids],
     );
     const byId = new Map(rows.map((r) => [r.id as string, r.input]));
-    ids.forEach((id, i) => expect(byId.get(id)).toEqual(inputs[i]));
+    expect(ids.map((id) => byId.get(id))).toEqual(inputs);
     expect(await dispatch.dispatchMany('record', [])).toEqual([]);
   });
 });

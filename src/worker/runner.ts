@@ -7,8 +7,12 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { type Runner, run, type TaskList, type WorkerEvents } from 'graphile-worker';
 import type { Dispatch } from '../dispatch.js';
-import { toGraphileLogger } from '../log.js';
+import { toGraphileLogger } from './graphile-logger.js';
+import { Heartbeat } from './heartbeat.js';
+import { Metrics } from './metrics.js';
 import { Recorder } from './recorder.js';
+import { resilientPool } from './resilient-pool.js';
+import { Retention, type RetentionOptions } from './retention.js';
 import { makeTask } from './task.js';
 
 export interface WorkerOptions {
@@ -20,6 +24,16 @@ export interface WorkerOptions {
   pollIntervalMs?: number;
   /** Stop on SIGTERM and SIGINT. (Default: false in-process; the CLI sets it) */
   handleSignals?: boolean;
+  /** How often this worker refreshes its row in `workers`, in ms. (Default: 5000) */
+  heartbeatIntervalMs?: number;
+  /** A worker whose heartbeat is older than this is lost: its calls are released to run again, in ms. (Default: 30000) */
+  rescueAfterMs?: number;
+  /** Pruning of finished calls by this worker, or false to leave it to `pgdispatch prune`. (Default: older than 30 days, every 10 minutes) */
+  retention?: RetentionOptions | false;
+  /** Serve Prometheus `/metrics` and `/healthz` on this port (0: any free port). (Default: no server) */
+  metricsPort?: number;
+  /** Address the metrics server binds. (Default: `0.0.0.0`) */
+  metricsHost?: string;
 }
 
 export interface WorkerHandle {
@@ -29,6 +43,8 @@ export interface WorkerHandle {
   stop(): Promise<void>;
   /** Settles when the worker has stopped. */
   readonly done: Promise<void>;
+  /** The port the metrics server listens on, when `metricsPort` was given. */
+  readonly metricsPort: number | undefined;
 }
 
 export async function startWorker(
@@ -40,6 +56,11 @@ export async function startWorker(
     throw new TypeError('concurrency must be an integer >= 1');
   }
   const gracePeriodMs = options.gracePeriodMs ?? 10_000;
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000;
+  const rescueAfterMs = options.rescueAfterMs ?? 30_000;
+  if (!(heartbeatIntervalMs > 0 && rescueAfterMs > heartbeatIntervalMs)) {
+    throw new TypeError('heartbeatIntervalMs must be > 0 and rescueAfterMs greater than it');
+  }
   const logger = dispatch.logger.child({ component: 'worker' });
   await dispatch.registerFunctions(true);
 
@@ -56,6 +77,7 @@ export async function startWorker(
     });
   };
   const recorder = new Recorder(dispatch.pool, dispatch.queries, logger);
+  const metrics = new Metrics(dispatch, logger);
   const env = {
     recorder,
     logger: dispatch.logger,
@@ -66,13 +88,30 @@ export async function startWorker(
         values: [JSON.stringify([job]), poolId, 'worker shutting down before the attempt finished'],
       });
     },
+    onAttempt: (fn: string, outcome: { status: string; duration_ms: number }) =>
+      metrics.recordAttempt(fn, outcome.status, outcome.duration_ms),
     snooze,
   };
+  // Bound before the runner starts, so a taken port fails the start cleanly.
+  let heartbeat: Heartbeat | undefined;
+  let stopped = false;
+  let metricsPort: number | undefined;
+  if (options.metricsPort !== undefined) {
+    const host = options.metricsHost ?? '0.0.0.0';
+    metricsPort = await metrics.listen(options.metricsPort, host, () => ({
+      ok: !stopped && heartbeat?.healthy === true,
+      workerId: poolId,
+      stopping: stopped,
+      heartbeat: heartbeat?.healthy ? 'ok' : 'failing',
+    }));
+    logger.info({ metricsPort }, `metrics on http://${host}:${metricsPort}/metrics`);
+  }
+
   const taskList: TaskList = {};
   for (const fn of dispatch.functions.values()) taskList[fn.name] = makeTask(fn, env);
 
   const runner: Runner = await run({
-    pgPool: dispatch.pool,
+    pgPool: resilientPool(dispatch.pool, { logger }),
     taskList,
     concurrency,
     noHandleSignals: true,
@@ -89,6 +128,9 @@ export async function startWorker(
         gracefulShutdownAbortTimeout: gracePeriodMs,
       },
     },
+  }).catch(async (err: unknown) => {
+    await metrics.close();
+    throw err;
   });
   logger.info(
     {
@@ -101,14 +143,34 @@ export async function startWorker(
     `worker ${poolId} started: ${Object.keys(taskList).join(', ')} (concurrency ${concurrency})`,
   );
 
+  heartbeat = new Heartbeat(dispatch, {
+    workerId: poolId,
+    concurrency,
+    functions: Object.keys(taskList),
+    intervalMs: heartbeatIntervalMs,
+    rescueAfterMs,
+    logger,
+    onRescue: (r) => metrics.recordRescue(r),
+  });
+  await heartbeat.start();
+  const retention =
+    options.retention === false ? undefined : new Retention(dispatch, options.retention ?? {}, logger);
+  retention?.start();
+
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ workerId: poolId }, 'worker stopping: finishing running attempts');
+      stopped = true;
+      await retention?.stop();
       await runner
         .stop()
         .catch((err: unknown) => logger.warn({ err }, 'worker stopped with errors'));
       await recorder.flush();
+      // Only now: a row removed while attempts still ran would let a rescuer
+      // take them.
+      await heartbeat?.stop();
+      await metrics.close();
       logger.info({ workerId: poolId }, 'worker stopped');
     })();
     return stopping;
@@ -126,8 +188,13 @@ export async function startWorker(
     .then(
       () => stop(),
       async (err: unknown) => {
+        // Errors while stopping on request (a job that could not be failed
+        // cleanly, say) are logged by stop(); only a worker that died on its
+        // own is a failure of the process.
+        const requested = stopping !== null;
         await stop();
-        throw err;
+        if (!requested) throw err;
+        logger.warn({ err }, 'worker pool reported errors while stopping');
       },
     )
     .finally(() => {
@@ -136,5 +203,5 @@ export async function startWorker(
     });
   done.catch(() => undefined);
 
-  return { id: poolId, stop, done };
+  return { id: poolId, stop, done, metricsPort };
 }

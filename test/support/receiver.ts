@@ -20,7 +20,11 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-export async function startReceiver(respond: Responder = (_r, _n, res) => res.end('ok')): Promise<Receiver> {
+export async function startReceiver(
+  respond: Responder = (_r, _n, res) => {
+    res.end('ok');
+  },
+): Promise<Receiver> {
   const requests: Received[] = [];
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];

@@ -2,7 +2,9 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Dispatch } from '../../dispatch.js';
+import type { WorkerOptions } from '../../worker/runner.js';
 import { CliError, type Command, withUsage } from '../common.js';
+import { durationFlag, intFlag } from '../options.js';
 
 const usage = `Usage: pgdispatch worker --module <path> [options]
 
@@ -15,6 +17,12 @@ Options:
   --concurrency N        attempts run at once (default: 25)
   --grace-period MS      time running attempts get to finish on stop (default: 10000)
   --poll-interval MS     poll for scheduled retries every MS (default: 1000)
+  --metrics-port PORT    serve Prometheus /metrics and /healthz on PORT
+  --metrics-host ADDR    address the metrics server binds (default: 0.0.0.0)
+  --heartbeat-interval D how often the worker heartbeats (default: 5s)
+  --rescue-after D       release the calls of a worker silent this long (default: 30s)
+  --retention D|off      prune finished calls older than D (default: 30d; off:
+                         leave it to \`pgdispatch prune\`)
 
 The module's instance decides the database (its connectionString, or DATABASE_URL).`;
 
@@ -23,6 +31,11 @@ const options = {
   concurrency: { type: 'string' },
   'grace-period': { type: 'string' },
   'poll-interval': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'metrics-host': { type: 'string' },
+  'heartbeat-interval': { type: 'string' },
+  'rescue-after': { type: 'string' },
+  retention: { type: 'string' },
 } as const;
 
 export function positiveInt(value: string | undefined, flag: string, fallback: number): number {
@@ -66,6 +79,7 @@ export const workerCommand: Command = {
     const concurrency = positiveInt(values.concurrency, '--concurrency', 25);
     const gracePeriodMs = positiveInt(values['grace-period'], '--grace-period', 10_000);
     const pollIntervalMs = positiveInt(values['poll-interval'], '--poll-interval', 1_000);
+    const ops = workerOpsOptions(values);
     const dispatch = await loadInstance(values.module);
     if (dispatch.functions.size === 0) {
       throw new CliError(`${values.module} registers no functions: call dispatch.func(...) in it`);
@@ -75,6 +89,7 @@ export const workerCommand: Command = {
       gracePeriodMs,
       pollIntervalMs,
       handleSignals: true,
+      ...ops,
     });
     try {
       await worker.done;
@@ -84,3 +99,30 @@ export const workerCommand: Command = {
     return 0;
   },
 };
+
+/** The heartbeat, rescue, retention and metrics flags, checked before the module loads. */
+function workerOpsOptions(values: {
+  'metrics-port'?: string | undefined;
+  'metrics-host'?: string | undefined;
+  'heartbeat-interval'?: string | undefined;
+  'rescue-after'?: string | undefined;
+  retention?: string | undefined;
+}): WorkerOptions {
+  const o: WorkerOptions = {};
+  const port = intFlag(values['metrics-port'], '--metrics-port', { min: 0, max: 65_535 });
+  if (port !== undefined) o.metricsPort = port;
+  if (values['metrics-host'] !== undefined) o.metricsHost = values['metrics-host'];
+  const heartbeat = durationFlag(values['heartbeat-interval'], '--heartbeat-interval');
+  if (heartbeat !== undefined) o.heartbeatIntervalMs = heartbeat;
+  const rescue = durationFlag(values['rescue-after'], '--rescue-after');
+  if (rescue !== undefined) o.rescueAfterMs = rescue;
+  if ((o.rescueAfterMs ?? 30_000) <= (o.heartbeatIntervalMs ?? 5_000)) {
+    throw new CliError('--rescue-after must be longer than --heartbeat-interval', 2);
+  }
+  if (values.retention === 'off') o.retention = false;
+  else {
+    const age = durationFlag(values.retention, '--retention');
+    if (age !== undefined) o.retention = { olderThanMs: age };
+  }
+  return o;
+}

@@ -1,0 +1,104 @@
+import { parseArgs } from 'node:util';
+import { opsQueries } from '../../ops.js';
+import {
+  CliError,
+  type Command,
+  CONNECTION_OPTIONS,
+  CONNECTION_USAGE,
+  withUsage,
+} from '../common.js';
+import { callIdArg, noExtraArgs, withDispatch } from '../options.js';
+import { formatAge, formatMs, formatTime, printTable } from '../output.js';
+
+const usage = `Usage: pgdispatch show <call-id> [options]
+
+Prints a call and its timeline: dispatch, each attempt (status, HTTP status,
+duration, error), cancels, retries, lost workers, and the next attempt.
+
+Options:
+  --json               the call and its timeline as JSON
+${CONNECTION_USAGE}`;
+
+interface TimelineRow {
+  at: Date;
+  event: string;
+  status: string | null;
+  attempt: number | null;
+  http_status: number | null;
+  duration_ms: number | null;
+  detail: string | null;
+}
+
+export const showCommand: Command = {
+  name: 'show',
+  summary: 'show one call and its timeline',
+  usage,
+  async run(args) {
+    const { values, positionals } = withUsage(usage, () =>
+      parseArgs({
+        args,
+        allowPositionals: true,
+        options: { ...CONNECTION_OPTIONS, json: { type: 'boolean' } },
+      }),
+    );
+    noExtraArgs(positionals, 1, usage);
+    const id = callIdArg(positionals[0], usage);
+    const { call, timeline } = await withDispatch(values, async (d) => {
+      const call = await d.getCall(id);
+      const { rows } = await d.pool.query<TimelineRow>({
+        ...opsQueries(d).callTimeline,
+        values: [id],
+      });
+      return { call, timeline: rows };
+    });
+    if (!call) throw new CliError(`call ${id} not found`);
+    if (values.json) {
+      console.log(JSON.stringify({ call, timeline }, null, 2));
+      return 0;
+    }
+    const field = (k: string, v: string) => console.log(`  ${k.padEnd(13)} ${v}`);
+    console.log(`call ${call.id}: ${call.function}, ${call.status}`);
+    field('created', formatTime(call.created_at));
+    field(
+      'attempts',
+      `${call.attempts} (policy ${call.retry_policy}${call.max_attempts ? `, max ${call.max_attempts}` : ''})`,
+    );
+    field(
+      'next attempt',
+      call.next_attempt_at
+        ? `${formatTime(call.next_attempt_at)} (${formatAge(call.next_attempt_at)})`
+        : '-',
+    );
+    field('finished', formatTime(call.finished_at));
+    if (call.idempotency_key) field('idempotency', call.idempotency_key);
+    if (call.last_error) field('last error', call.last_error);
+    field('input', clip(JSON.stringify(call.input)));
+    if (call.output !== null && call.output !== undefined)
+      field('output', clip(JSON.stringify(call.output)));
+    console.log('');
+    printTable(
+      ['AT', 'EVENT', 'STATUS', 'ATTEMPT', 'HTTP', 'DURATION', 'DETAIL'],
+      timeline.map((t) => [
+        formatTime(t.at),
+        t.event,
+        t.status ?? '',
+        t.attempt === null ? '' : String(t.attempt),
+        t.http_status === null ? '' : String(t.http_status),
+        t.duration_ms === null ? '' : formatMs(t.duration_ms),
+        t.detail ?? '',
+      ]),
+      100,
+    );
+    if (call.next_attempt_at && !call.finished_at) {
+      console.log(
+        `${formatTime(call.next_attempt_at)}  next attempt (${call.attempts + 1}) ${formatAge(call.next_attempt_at)}`,
+      );
+    }
+    return 0;
+  },
+};
+
+function clip(s: string | undefined, max = 200): string {
+  if (s === undefined) return '-';
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}

@@ -1,0 +1,72 @@
+import { parseArgs } from 'node:util';
+import { opsQueries } from '../../ops.js';
+import { type Command, CONNECTION_OPTIONS, CONNECTION_USAGE, withUsage } from '../common.js';
+import { durationFlag, noExtraArgs, withDispatch } from '../options.js';
+import { formatMs, printTable } from '../output.js';
+
+const usage = `Usage: pgdispatch stats [options]
+
+Per function: calls by status, and attempt latency percentiles (p50, p90, p99).
+
+Options:
+  --since DURATION     calls dispatched and attempts finished within DURATION
+                       (default: all time; e.g. 1h, 1d)
+  --json               JSON instead of a table
+${CONNECTION_USAGE}`;
+
+interface StatsRow {
+  function: string;
+  counts: Record<string, number>;
+  attempts: number;
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+}
+
+const COLUMNS = ['pending', 'retrying', 'succeeded', 'failed', 'cancelled'] as const;
+
+export const statsCommand: Command = {
+  name: 'stats',
+  summary: 'per-function counts by status and latency percentiles',
+  usage,
+  async run(args) {
+    const { values, positionals } = withUsage(usage, () =>
+      parseArgs({
+        args,
+        allowPositionals: true,
+        options: { ...CONNECTION_OPTIONS, since: { type: 'string' }, json: { type: 'boolean' } },
+      }),
+    );
+    noExtraArgs(positionals, 0, usage);
+    const since = durationFlag(values.since, '--since');
+    const rows = await withDispatch(values, async (d) => {
+      const { rows } = await d.pool.query<StatsRow>({
+        ...opsQueries(d).stats,
+        values: [since === undefined ? null : since / 1000],
+      });
+      return rows;
+    });
+    if (values.json) {
+      console.log(JSON.stringify(rows, null, 2));
+      return 0;
+    }
+    if (rows.length === 0) {
+      console.log('no calls');
+      return 0;
+    }
+    printTable(
+      ['FUNCTION', ...COLUMNS.map((c) => c.toUpperCase()), 'ATTEMPTS', 'P50', 'P90', 'P99'],
+      rows.map((r) => [
+        r.function,
+        ...COLUMNS.map((c) =>
+          String((r.counts[c] ?? 0) + (c === 'pending' ? (r.counts['running'] ?? 0) : 0)),
+        ),
+        String(r.attempts),
+        formatMs(r.p50),
+        formatMs(r.p90),
+        formatMs(r.p99),
+      ]),
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,209 @@
+/**
+ * Operations on many calls at once, for the CLI and the TypeScript API:
+ * bulk retry and cancel, pruning, the worker list. Bulk work goes in
+ * batches, one transaction each, so a million calls never hold one giant
+ * transaction and a Ctrl-C loses at most the batch in flight.
+ */
+import type { Dispatch } from './dispatch.js';
+import { buildOpsQueries, type OpsQueries } from './db/ops-queries.js';
+import { DispatchError, fromPgError } from './errors.js';
+import type { CallStatus } from './status.js';
+
+const cache = new WeakMap<Dispatch, OpsQueries>();
+
+/** The operations queries of an instance's schema. */
+export function opsQueries(dispatch: Dispatch): OpsQueries {
+  let q = cache.get(dispatch);
+  if (!q) {
+    q = buildOpsQueries(dispatch.schema);
+    cache.set(dispatch, q);
+  }
+  return q;
+}
+
+export interface CallFilter {
+  /** Only calls in these statuses. */
+  status?: CallStatus | readonly CallStatus[];
+  /** Only calls of this function. */
+  function?: string;
+  /** Only calls dispatched within this many milliseconds. */
+  sinceMs?: number;
+}
+
+export interface BulkProgress {
+  /** Calls looked at so far. */
+  done: number;
+  /** Calls matching the filter when the operation started. */
+  total: number;
+  /** Calls actually retried or cancelled so far. */
+  changed: number;
+}
+
+export interface BulkOptions extends CallFilter {
+  /** Recorded in each call's history as who did it. (Default: `api`) */
+  actor?: string;
+  /** Recorded in each call's history as why. */
+  reason?: string;
+  /** Calls per transaction. (Default: 1000) */
+  batchSize?: number;
+  /** Called after each batch. */
+  onProgress?: (progress: BulkProgress) => void;
+}
+
+export interface BulkResult {
+  /** Calls that matched the filter. */
+  matched: number;
+  /** Calls retried (or cancelled); the others had changed state meanwhile. */
+  changed: number;
+}
+
+/**
+ * Schedules again every failed or cancelled call matching the filter
+ * (statuses other than failed and cancelled are skipped). Attempt numbering
+ * continues; each call's history records the retry and its actor.
+ *
+ * @example
+ * await retryCalls(dispatch, { status: 'failed', function: 'send_webhook', sinceMs: 3_600_000 });
+ */
+export function retryCalls(dispatch: Dispatch, options: BulkOptions = {}): Promise<BulkResult> {
+  return bulk(dispatch, 'retryBatch', ['failed', 'cancelled'], options, 'bulk retry');
+}
+
+/**
+ * Cancels every pending or retrying call matching the filter.
+ *
+ * @example
+ * await cancelCalls(dispatch, { function: 'send_webhook', reason: 'endpoint retired' });
+ */
+export function cancelCalls(dispatch: Dispatch, options: BulkOptions = {}): Promise<BulkResult> {
+  return bulk(dispatch, 'cancelBatch', ['pending', 'running', 'retrying'], options, null);
+}
+
+async function bulk(
+  dispatch: Dispatch,
+  query: 'retryBatch' | 'cancelBatch',
+  allowed: readonly CallStatus[],
+  options: BulkOptions,
+  defaultReason: string | null,
+): Promise<BulkResult> {
+  const batchSize = options.batchSize ?? 1000;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new DispatchError('INVALID_OPTION', 'batchSize must be an integer >= 1');
+  }
+  const requested = toArray(options.status) ?? allowed;
+  const statuses = requested.filter((s) => allowed.includes(s));
+  const filter = filterParams({ ...options, status: statuses });
+  const q = opsQueries(dispatch);
+  // The upper bound is fixed at the start: calls dispatched during the run
+  // (or failing again after this run retried them) are not chased.
+  const counted = await query1<{ n: number; max_id: string }>(dispatch, q.countCalls, filter);
+  const total = counted.n;
+  const progress: BulkProgress = { done: 0, total, changed: 0 };
+  if (statuses.length === 0 || total === 0) return { matched: total, changed: 0 };
+  let cursor = '0';
+  for (;;) {
+    const rows = await run<{ id: string; done: boolean }>(dispatch, q[query], [
+      ...filter,
+      cursor,
+      batchSize,
+      options.actor ?? 'api',
+      options.reason ?? defaultReason,
+      counted.max_id,
+    ]);
+    if (rows.length === 0) break;
+    progress.done += rows.length;
+    progress.changed += rows.filter((r) => r.done).length;
+    cursor = rows[rows.length - 1]!.id;
+    options.onProgress?.({ ...progress });
+    if (rows.length < batchSize) break;
+  }
+  return { matched: total, changed: progress.changed };
+}
+
+export interface PruneOptions {
+  /** Finished calls older than this many milliseconds go. */
+  olderThanMs: number;
+  /** Calls deleted per statement. (Default: 1000) */
+  batchSize?: number;
+  /** Called after each batch with the running total. */
+  onProgress?: (deleted: number) => void;
+}
+
+/**
+ * Deletes finished (succeeded, failed, cancelled) calls that finished more
+ * than `olderThanMs` ago, with their attempts and events, in small batches.
+ * Returns how many calls were deleted.
+ */
+export async function pruneCalls(dispatch: Dispatch, options: PruneOptions): Promise<number> {
+  const batchSize = options.batchSize ?? 1000;
+  if (!(Number.isFinite(options.olderThanMs) && options.olderThanMs >= 0)) {
+    throw new DispatchError('INVALID_OPTION', 'olderThanMs must be a non-negative number');
+  }
+  let deleted = 0;
+  for (;;) {
+    const row = await query1<{ deleted: number }>(dispatch, opsQueries(dispatch).prune, [
+      options.olderThanMs / 1000,
+      batchSize,
+    ]);
+    deleted += row.deleted;
+    options.onProgress?.(deleted);
+    if (row.deleted < batchSize) return deleted;
+  }
+}
+
+export interface WorkerInfo {
+  id: string;
+  host: string;
+  pid: number;
+  started_at: Date;
+  heartbeat_at: Date;
+  concurrency: number;
+  functions: string[];
+  version: string | null;
+  heartbeat_age_s: number;
+  locked_jobs: number;
+}
+
+/** Registered workers, oldest first, with the age of their last heartbeat. */
+export function listWorkers(dispatch: Dispatch): Promise<WorkerInfo[]> {
+  return run<WorkerInfo>(dispatch, opsQueries(dispatch).listWorkers, []);
+}
+
+/** `[statuses, function, since seconds]`: the parameters of the shared call filter. */
+export function filterParams(f: CallFilter): [string[] | null, string | null, number | null] {
+  const statuses = toArray(f.status);
+  if (f.sinceMs !== undefined && !(Number.isFinite(f.sinceMs) && f.sinceMs >= 0)) {
+    throw new DispatchError('INVALID_OPTION', 'sinceMs must be a non-negative number');
+  }
+  return [
+    statuses ? [...statuses] : null,
+    f.function ?? null,
+    f.sinceMs === undefined ? null : f.sinceMs / 1000,
+  ];
+}
+
+function toArray<T>(v: T | readonly T[] | undefined): readonly T[] | undefined {
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? (v as readonly T[]) : [v as T];
+}
+
+async function query1<R>(
+  dispatch: Dispatch,
+  query: { name: string; text: string },
+  values: unknown[],
+): Promise<R> {
+  const rows = await run<R>(dispatch, query, values);
+  return rows[0]!;
+}
+
+async function run<R>(
+  dispatch: Dispatch,
+  query: { name: string; text: string },
+  values: unknown[],
+): Promise<R[]> {
+  try {
+    return (await dispatch.pool.query({ ...query, values })).rows as R[];
+  } catch (err) {
+    throw fromPgError(err);
+  }
+}
