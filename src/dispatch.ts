@@ -3,7 +3,7 @@
  * the application's instance; `func()` registers a function (a graphile-worker
  * task); `dispatch()` inserts a call inside the caller's transaction.
  */
-import { CompiledQuery, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { migrate, type MigrateResult } from './db/migrate.js';
@@ -390,6 +390,8 @@ export class Dispatch {
         return (await this.pool.query({ ...query, values })).rows as R[];
       }
       if (isKysely(tx)) {
+        // Imported here: the caller who passes a Kysely transaction has it loaded already.
+        const { CompiledQuery } = await import('kysely');
         const result = await tx.executeQuery(CompiledQuery.raw(query.text, values));
         return result.rows as R[];
       }
