@@ -39,6 +39,18 @@ create table :"schema".retry_policies (
   constraint retry_policies_max_age check (max_age is null or max_age > interval '0')
 );
 
+create function :"schema".retry_policy_in_use() returns trigger
+language plpgsql as $$
+begin
+  if exists (select from :"schema".calls c where c.retry_policy = old.name) then
+    raise exception using errcode = '23503',
+      message = format('pgdispatch: retry policy %L is used by calls', old.name),
+      hint = 'Edit the policy instead, or prune the calls that use it.';
+  end if;
+  return case when tg_op = 'DELETE' then old else new end;
+end
+$$;
+
 comment on table :"schema".retry_policies is
   'Retry schedules. Edit with plain SQL: workers read the row each time they schedule a next attempt.';
 
@@ -70,7 +82,9 @@ create table :"schema".calls (
   input jsonb not null,
   status text not null default 'pending',
   attempts integer not null default 0,
-  retry_policy text not null references :"schema".retry_policies (name) on update cascade,
+  -- A policy in use cannot be deleted or renamed (trigger below); a foreign
+  -- key would cost a lookup on every dispatch for the same guarantee.
+  retry_policy text not null,
   max_attempts integer,
   priority smallint not null default 0,
   idempotency_key text,
@@ -86,13 +100,25 @@ create table :"schema".calls (
   ),
   constraint calls_max_attempts check (max_attempts is null or max_attempts >= 1),
   constraint calls_finished check ((finished_at is null) = (status in ('pending', 'running', 'retrying')))
-);
+) with (fillfactor = 85);
 
+-- Recording an attempt updates its call; no btree index covers a column that
+-- update changes, so it can be a HOT update (no index writes), with room on
+-- the page left by the fillfactor. finished_at's index is BRIN, which does
+-- not prevent HOT on Postgres 16 and later; the queue itself (what is due,
+-- what is locked) lives in graphile-worker's jobs table.
 create unique index calls_idempotency_key on :"schema".calls (function, idempotency_key)
   where idempotency_key is not null;
 create index calls_created_at on :"schema".calls (created_at);
-create index calls_finished_at on :"schema".calls (finished_at) where finished_at is not null;
-create index calls_waiting on :"schema".calls (next_attempt_at) where finished_at is null;
+create index calls_finished_at on :"schema".calls using brin (finished_at);
+
+create trigger retry_policies_delete_in_use
+  before delete on :"schema".retry_policies
+  for each row execute function :"schema".retry_policy_in_use();
+create trigger retry_policies_rename_in_use
+  before update of name on :"schema".retry_policies
+  for each row when (old.name is distinct from new.name)
+  execute function :"schema".retry_policy_in_use();
 
 create table :"schema".attempts (
   call_id bigint not null references :"schema".calls (id) on delete cascade,

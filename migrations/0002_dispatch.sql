@@ -33,16 +33,18 @@ begin
       hint = 'Register it with dispatch.func() and start a worker (or call dispatch.migrate()) so the database knows it.';
   end if;
   options := coalesce(options, '{}');
-  if jsonb_typeof(options) <> 'object' then
-    raise exception using errcode = 'PD003', message = 'pgdispatch: options must be a JSON object';
-  end if;
-  select k into bad from jsonb_object_keys(options) k
-   where k not in ('run_at', 'idempotency_key', 'retry_policy', 'priority', 'max_attempts')
-   limit 1;
-  if bad is not null then
-    raise exception using errcode = 'PD003',
-      message = format('pgdispatch: unknown option %L', bad),
-      hint = 'Options are run_at, idempotency_key, retry_policy, priority and max_attempts.';
+  if options <> '{}' then
+    if jsonb_typeof(options) <> 'object' then
+      raise exception using errcode = 'PD003', message = 'pgdispatch: options must be a JSON object';
+    end if;
+    select k into bad from jsonb_object_keys(options) k
+     where k not in ('run_at', 'idempotency_key', 'retry_policy', 'priority', 'max_attempts')
+     limit 1;
+    if bad is not null then
+      raise exception using errcode = 'PD003',
+        message = format('pgdispatch: unknown option %L', bad),
+        hint = 'Options are run_at, idempotency_key, retry_policy, priority and max_attempts.';
+    end if;
   end if;
 
   retry_policy := coalesce(options ->> 'retry_policy',
@@ -90,7 +92,7 @@ begin
     end if;
   end if;
 
-  v_id := nextval(pg_get_serial_sequence(format('%I.calls', :'schema'), 'id'));
+  v_id := nextval(':"schema".calls_id_seq'::regclass);
   if v_key is null then
     select j.id into v_job from graphile_worker.add_job(
       function_name,
@@ -129,7 +131,6 @@ returns setof bigint
 language plpgsql as $$
 declare
   s record;
-  v_seq regclass := pg_get_serial_sequence(format('%I.calls', :'schema'), 'id')::regclass;
 begin
   if jsonb_typeof(inputs) is distinct from 'array' then
     raise exception using errcode = 'PD003', message = 'pgdispatch: inputs must be a JSON array';
@@ -141,7 +142,7 @@ begin
   s := :"schema".dispatch_settings(function_name, options, null);
   return query
   with items as (
-    select nextval(v_seq) as id, e.value, e.ord
+    select nextval(':"schema".calls_id_seq'::regclass) as id, e.value, e.ord
       from jsonb_array_elements(inputs) with ordinality e(value, ord)
   ), jobs as (
     select j.id as job_id, (j.payload ->> 'id')::bigint as call_id
@@ -187,11 +188,49 @@ declare
   v_reason text;
   v_delay interval;
 begin
+  -- Final outcomes (success, permanent failure), the common case, in one
+  -- set-based statement: no policy to read, no job to add. The update's
+  -- condition on `attempts` is re-checked against a row a concurrent
+  -- transaction changed, so an attempt is never recorded twice.
+  return query
+  with o as (
+    select * from jsonb_to_recordset(results) as x(
+      job_id bigint, call_id bigint, attempt integer, started_at timestamptz,
+      finished_at timestamptz, duration_ms double precision, status text, http_status integer,
+      error text, response jsonb, output jsonb, worker text, retry_after_ms double precision)
+     where not :"schema".is_retryable(x.status)
+  ), done as (
+    delete from graphile_worker._private_jobs j using o where j.id = o.job_id
+  ), updated as (
+    update :"schema".calls cl set
+      status = case when cl.status = 'cancelled' then 'cancelled'
+                    when o.status = 'ok' then 'succeeded' else 'failed' end,
+      attempts = o.attempt,
+      next_attempt_at = null,
+      job_id = null,
+      finished_at = coalesce(cl.finished_at, o.finished_at),
+      last_error = case when o.status = 'ok' then cl.last_error else o.error end,
+      output = case when o.status = 'ok' then o.output else cl.output end
+    from o
+    where cl.id = o.call_id and cl.attempts < o.attempt
+    returning cl.id, cl.status
+  ), inserted as (
+    insert into :"schema".attempts (call_id, attempt, started_at, finished_at, duration_ms, status,
+                                    http_status, error, response, worker)
+    select o.call_id, o.attempt, o.started_at, o.finished_at, o.duration_ms, o.status,
+           o.http_status, o.error, o.response, o.worker
+      from o join updated u on u.id = o.call_id
+  )
+  select o.call_id, o.attempt, u.status, null::timestamptz, u.id is not null
+    from o left join updated u on u.id = o.call_id;
+
+  -- Retryable outcomes, one by one: each reads its policy and may add a job.
   for r in
     select * from jsonb_to_recordset(results) as x(
       job_id bigint, call_id bigint, attempt integer, started_at timestamptz,
       finished_at timestamptz, duration_ms double precision, status text, http_status integer,
       error text, response jsonb, output jsonb, worker text, retry_after_ms double precision)
+     where :"schema".is_retryable(x.status)
   loop
     delete from graphile_worker._private_jobs j where j.id = r.job_id;
     select * into c from :"schema".calls c0 where c0.id = r.call_id for update;
@@ -210,10 +249,6 @@ begin
     v_next := null; v_job := null; v_reason := null;
     if c.status = 'cancelled' then
       v_status := 'cancelled';
-    elsif r.status = 'ok' then
-      v_status := 'succeeded';
-    elsif not :"schema".is_retryable(r.status) then
-      v_status := 'failed';
     else
       select * into p from :"schema".retry_policies p0 where p0.name = c.retry_policy;
       v_max := coalesce(c.max_attempts, p.max_attempts);

@@ -30,10 +30,15 @@ export function buildOpsQueries(schema: string) {
     prune: q('prune', `select ${s}.prune(make_interval(secs => $1::float8), $2) as deleted`),
     waiting: q(
       'waiting_calls',
+      // Read from the jobs of pgdispatch's functions, not from calls: the
+      // jobs table holds only what is queued, so this stays cheap however
+      // long the history grows.
       `select count(*)::integer as waiting,
-              coalesce(extract(epoch from now() - min(c.next_attempt_at)), 0)::float8 as oldest_s
-         from ${s}.calls c
-        where c.finished_at is null and c.next_attempt_at <= now()`,
+              coalesce(extract(epoch from now() - min(j.run_at)), 0)::float8 as oldest_s
+         from graphile_worker._private_jobs j
+         join graphile_worker._private_tasks t on t.id = j.task_id
+        where t.identifier in (select name from ${s}.functions)
+          and j.run_at <= now() and j.attempts < j.max_attempts`,
     ),
     listWorkers: q(
       'list_workers',
