@@ -47,10 +47,14 @@ begin
     end if;
   end if;
 
+  -- The function's and an endpoint's policies exist (foreign keys); only a
+  -- policy named in the options needs looking up.
   retry_policy := coalesce(options ->> 'retry_policy',
-                           :"schema".input_retry_policy(function_name, input), fn.retry_policy);
-  perform from :"schema".retry_policies p where p.name = retry_policy;
-  if not found then
+                           case when input is not null
+                                then :"schema".input_retry_policy(function_name, input) end,
+                           fn.retry_policy);
+  if options ? 'retry_policy'
+     and not exists (select from :"schema".retry_policies p where p.name = retry_policy) then
     raise exception using errcode = 'PD002',
       message = format('pgdispatch: unknown retry policy %L', retry_policy),
       hint = format('See select name from %I.retry_policies', :'schema');
@@ -157,13 +161,15 @@ begin
                                  next_attempt_at, job_id)
     select i.id, function_name, i.value,
            coalesce(options ->> 'retry_policy',
-                    :"schema".input_retry_policy(function_name, i.value), s.retry_policy),
+                    case when function_name = 'webhook'
+                         then :"schema".input_retry_policy(function_name, i.value) end,
+                    s.retry_policy),
            s.max_attempts, s.priority,
            coalesce(s.run_at, now()), jobs.job_id
       from items i join jobs on jobs.call_id = i.id
-    returning id
   )
-  select i.id from items i where i.id in (select id from inserted) order by i.ord;
+  -- Every item is inserted (no key can conflict): the ids, in input order.
+  select i.id from items i order by i.ord;
 end
 $$;
 

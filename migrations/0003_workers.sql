@@ -45,6 +45,15 @@ language sql as $$
   delete from :"schema".workers w where w.id = worker_id
 $$;
 
+-- The call a graphile-worker job runs, or null for a job that is not ours.
+-- Through the primary key, so rescue stays cheap however many calls exist.
+create function :"schema".job_call_id(payload json) returns bigint
+language sql immutable parallel safe as $$
+  select case when json_typeof(payload -> 'id') = 'number'
+              and json_typeof(payload -> 'attempt') = 'number'
+         then (payload ->> 'id')::bigint end
+$$;
+
 -- Gives back the jobs of lost workers: those whose heartbeat is older than
 -- `lost_after`, and ids holding our jobs for that long that never registered
 -- (a process killed between locking its first batch and its first heartbeat).
@@ -70,7 +79,7 @@ begin
   select v_lost || coalesce(array_agg(o.locked_by), '{}') into v_lost
     from (select j.locked_by
             from graphile_worker._private_jobs j
-            join :"schema".calls c on c.job_id = j.id
+            join :"schema".calls c on c.id = :"schema".job_call_id(j.payload)
            where j.locked_by is not null
              and j.locked_by is distinct from rescuer
              and not (j.locked_by = any(v_lost))
@@ -90,7 +99,7 @@ begin
                 j.locked_by),
          rescuer
     from graphile_worker._private_jobs j
-    join :"schema".calls c on c.job_id = j.id
+    join :"schema".calls c on c.id = :"schema".job_call_id(j.payload)
    where j.locked_by = any(v_lost);
 
   return query
@@ -128,7 +137,7 @@ begin
     select c.id from :"schema".calls c
      where c.finished_at < now() - older_than
        and c.status in ('succeeded', 'failed', 'cancelled')
-     order by c.finished_at
+     -- No order: any old rows will do, and the BRIN index cannot sort.
      limit batch_size
        for update skip locked
   ), deleted as (
