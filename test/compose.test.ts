@@ -111,7 +111,13 @@ describe('docker-compose.yml', () => {
 
   it('orders startup: postgres healthy, then migrate, then worker and app', () => {
     const all = services();
-    expect(Object.keys(all).sort()).toEqual(['app', 'migrate', 'postgres', 'worker']);
+    expect(Object.keys(all).sort()).toEqual(['app', 'migrate', 'postgres', 'receiver', 'worker']);
+    // The demo's webhooks go to the receiver container, signed with the secret both share.
+    expect(all.app?.environment).toMatchObject({ WEBHOOK_URL: 'http://receiver:3001/webhooks' });
+    const secretOf = (name: string) =>
+      (all[name]?.environment as Record<string, string> | undefined)?.['DEMO_WEBHOOK_SECRET'];
+    expect(secretOf('worker')).toMatch(/^whsec_/);
+    expect(secretOf('worker')).toBe(secretOf('receiver'));
     expect(all.migrate?.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
     for (const name of ['worker', 'app']) {
       expect(all[name]?.depends_on).toEqual({

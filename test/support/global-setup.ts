@@ -44,6 +44,8 @@ export default async function setup(project: TestProject) {
         await admin.query(`create database "${template}_tmp"`);
       });
       const pool = new pg.Pool({ connectionString: withDatabase(db.url, `${template}_tmp`), max: 2 });
+      pool.on('error', () => undefined);
+      pool.on('connect', (client) => client.on('error', () => undefined));
       try {
         await migrate(pool, 'pgdispatch', pino({ level: 'warn' }));
       } finally {
