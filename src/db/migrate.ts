@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,10 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
       sql: await readFile(join(dir, file), 'utf8'),
     })),
   );
+}
+
+function checksum(sql: string): string {
+  return createHash('sha256').update(sql).digest('hex');
 }
 
 /** Replaces the psql-style `:"schema"` and `:'schema'` placeholders. */
@@ -61,24 +66,39 @@ export async function migrate(pool: Pool, schema: string, logger: Logger): Promi
         `create table if not exists ${s}.migrations (
            version integer primary key,
            name text not null,
+           checksum text,
            applied_at timestamptz not null default now()
          )`,
       );
-      const done = new Set(
-        (await client.query<{ version: number }>(`select version from ${s}.migrations`)).rows.map(
-          (r) => r.version,
-        ),
+      await client.query(`alter table ${s}.migrations add column if not exists checksum text`);
+      const done = new Map(
+        (
+          await client.query<{ version: number; checksum: string | null }>(
+            `select version, checksum from ${s}.migrations`,
+          )
+        ).rows.map((r) => [r.version, r.checksum]),
       );
       const applied: string[] = [];
       for (const m of await loadMigrations()) {
-        if (done.has(m.version)) continue;
+        if (done.has(m.version)) {
+          const recorded = done.get(m.version);
+          // An applied migration is never applied again; an edited one is a
+          // mistake worth saying out loud (ship a new numbered file instead).
+          if (recorded && recorded !== checksum(m.sql)) {
+            logger.warn(
+              { migration: m.name, schema },
+              `migration ${m.name} has changed since it was applied; changes belong in a new migration`,
+            );
+          }
+          continue;
+        }
         try {
           await client.query('begin');
           await client.query(renderMigration(m.sql, schema));
-          await client.query(`insert into ${s}.migrations (version, name) values ($1, $2)`, [
-            m.version,
-            m.name,
-          ]);
+          await client.query(
+            `insert into ${s}.migrations (version, name, checksum) values ($1, $2, $3)`,
+            [m.version, m.name, checksum(m.sql)],
+          );
           await client.query('commit');
         } catch (err) {
           await client.query('rollback').catch(() => undefined);

@@ -2,7 +2,7 @@
  * Row types of the pgdispatch schema: the one place they are declared. Kysely
  * users can type a database with `PgDispatchDatabase`; the API returns these.
  */
-import type { ColumnType, Generated } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 import type { AttemptStatus, CallStatus } from '../status.js';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -80,35 +80,10 @@ export interface PgDispatchDatabase {
 }
 
 /** A call as read back from the database (bigint ids are strings, as pg returns them). */
-export interface Call {
-  id: string;
-  function: string;
-  input: unknown;
-  status: CallStatus;
-  attempts: number;
-  retry_policy: string;
-  max_attempts: number | null;
-  priority: number;
-  idempotency_key: string | null;
-  created_at: Date;
-  next_attempt_at: Date | null;
-  finished_at: Date | null;
-  last_error: string | null;
-  output: unknown;
-}
+export type Call = Omit<Selectable<CallsTable>, 'job_id'>;
 
-export interface Attempt {
-  call_id: string;
-  attempt: number;
-  started_at: Date;
-  finished_at: Date;
-  duration_ms: number;
-  status: AttemptStatus;
-  http_status: number | null;
-  error: string | null;
-  response: unknown;
-  worker: string | null;
-}
+/** One finished attempt of a call. */
+export type Attempt = Selectable<AttemptsTable>;
 
 export interface HistoryEntry {
   call_id: string;

@@ -110,28 +110,47 @@ export async function startWorker(
   const taskList: TaskList = {};
   for (const fn of dispatch.functions.values()) taskList[fn.name] = makeTask(fn, env);
 
-  const runner: Runner = await run({
-    pgPool: resilientPool(dispatch.pool, { logger }),
-    taskList,
-    concurrency,
-    noHandleSignals: true,
-    pollInterval: options.pollIntervalMs ?? 1_000,
-    logger: toGraphileLogger(dispatch.logger),
-    events,
-    preset: {
-      worker: {
-        // Fetch (and lock) jobs in batches, complete them in batches: the
-        // difference between one round trip per job and one per batch.
-        localQueue: { size: concurrency },
-        completeJobBatchDelay: 0,
-        failJobBatchDelay: 0,
-        gracefulShutdownAbortTimeout: gracePeriodMs,
+  // Installed before the runner claims its first jobs: a signal arriving
+  // while it starts must not kill the process with jobs locked.
+  let stop: () => Promise<void> = async () => {};
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, `received ${signal}`);
+    signalled = signal;
+    void stop();
+  };
+  if (options.handleSignals) {
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+
+  let runner: Runner;
+  try {
+    runner = await run({
+      pgPool: resilientPool(dispatch.pool, { logger }),
+      taskList,
+      concurrency,
+      noHandleSignals: true,
+      pollInterval: options.pollIntervalMs ?? 1_000,
+      logger: toGraphileLogger(dispatch.logger),
+      events,
+      preset: {
+        worker: {
+          // Fetch (and lock) jobs in batches, complete them in batches: the
+          // difference between one round trip per job and one per batch.
+          localQueue: { size: concurrency },
+          completeJobBatchDelay: 0,
+          failJobBatchDelay: 0,
+          gracefulShutdownAbortTimeout: gracePeriodMs,
+        },
       },
-    },
-  }).catch(async (err: unknown) => {
+    });
+  } catch (err) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
     await metrics.close();
     throw err;
-  });
+  }
   logger.info(
     {
       workerId: poolId,
@@ -154,11 +173,13 @@ export async function startWorker(
   });
   await heartbeat.start();
   const retention =
-    options.retention === false ? undefined : new Retention(dispatch, options.retention ?? {}, logger);
+    options.retention === false
+      ? undefined
+      : new Retention(dispatch, options.retention ?? {}, logger);
   retention?.start();
 
   let stopping: Promise<void> | null = null;
-  const stop = (): Promise<void> => {
+  stop = (): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ workerId: poolId }, 'worker stopping: finishing running attempts');
       stopped = true;
@@ -176,14 +197,7 @@ export async function startWorker(
     return stopping;
   };
 
-  const onSignal = (signal: NodeJS.Signals) => {
-    logger.info({ signal }, `received ${signal}`);
-    void stop();
-  };
-  if (options.handleSignals) {
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  }
+  if (signalled) void stop();
   const done = runner.promise
     .then(
       () => stop(),
