@@ -50,8 +50,7 @@ begin
   -- The function's and an endpoint's policies exist (foreign keys); only a
   -- policy named in the options needs looking up.
   retry_policy := coalesce(options ->> 'retry_policy',
-                           case when input is not null
-                                then :"schema".input_retry_policy(function_name, input) end,
+                           :"schema".input_retry_policy(function_name, input),
                            fn.retry_policy);
   if options ? 'retry_policy'
      and not exists (select from :"schema".retry_policies p where p.name = retry_policy) then
@@ -161,6 +160,8 @@ begin
                                  next_attempt_at, job_id)
     select i.id, function_name, i.value,
            coalesce(options ->> 'retry_policy',
+                    -- Only webhook inputs imply a policy; skipping the call for
+                    -- other functions saves a function call per row (~8%).
                     case when function_name = 'webhook'
                          then :"schema".input_retry_policy(function_name, i.value) end,
                     s.retry_policy),

@@ -188,7 +188,7 @@ export class Dispatch {
     }
     this.queries = buildQueries(this.schema);
     this.endpoints = new Endpoints(this.pool, this.schema);
-    this.#webhook = new WebhookFunction(this.pool, this.schema, options.webhook ?? {});
+    this.#webhook = new WebhookFunction(this.endpoints, options.webhook ?? {});
     this.webhook = this.func('webhook', this.#webhook.handler, {
       retryPolicy: options.webhook?.retryPolicy ?? 'webhook',
       // The sender enforces its own timeouts; this is only a backstop.
@@ -369,7 +369,9 @@ export class Dispatch {
       validate(input);
     } catch (err) {
       if (err instanceof DispatchError) throw err;
-      throw new DispatchError('INVALID_INPUT', `${name}: ${(err as Error).message}`, { cause: err });
+      throw new DispatchError('INVALID_INPUT', `${name}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 

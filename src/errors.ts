@@ -83,3 +83,24 @@ export function fromPgError(err: unknown): unknown {
   }
   return err;
 }
+
+/**
+ * Runs `attempt` until it succeeds, retrying with backoff (100 ms doubling to
+ * 5 s) while the database is unreachable, until `deadline` (epoch ms). Any
+ * other error, or one past the deadline, is thrown.
+ */
+export async function retryWhileUnreachable<T>(
+  attempt: () => Promise<T>,
+  deadline: number,
+  onRetry: (err: Error, retryInMs: number) => void,
+): Promise<T> {
+  for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isConnectionError(err) || Date.now() + delay > deadline) throw err;
+      onRetry(err as Error, delay);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}

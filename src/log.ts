@@ -19,4 +19,3 @@ export function defaultLogger(): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   });
 }
-

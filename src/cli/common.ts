@@ -1,8 +1,8 @@
 import type { ParseArgsConfig } from 'node:util';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createDispatch, type Dispatch } from '../dispatch.js';
 import { DispatchError, isConnectionError } from '../errors.js';
-import { REDACT_PATHS } from '../log.js';
+import { defaultLogger } from '../log.js';
 
 /** An error for the user: printed as one line, no stack trace. */
 export class CliError extends Error {
@@ -37,14 +37,6 @@ export function withUsage<T>(usage: string, parse: () => T): T {
   }
 }
 
-export function cliLogger(): Logger {
-  return pino({
-    name: 'pgdispatch',
-    level: process.env['LOG_LEVEL'] ?? 'info',
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-  });
-}
-
 export function connect(
   values: { 'database-url'?: string | undefined; schema?: string | undefined },
   logger?: Logger,
@@ -56,7 +48,7 @@ export function connect(
   return createDispatch({
     connectionString,
     schema: values.schema ?? 'pgdispatch',
-    logger: logger ?? cliLogger(),
+    logger: logger ?? defaultLogger(),
     maxPoolSize: 5,
   });
 }

@@ -74,14 +74,6 @@ export class Endpoints {
     }
     const secret = e.secret ?? generateSecret();
     const policy = e.retryPolicy ?? 'webhook';
-    const known = await this.#query<{ name: string }>(
-      'endpoint_policy',
-      `select name from ${this.#s}.retry_policies where name = $1`,
-      [policy],
-    );
-    if (known.length === 0) {
-      throw new DispatchError('UNKNOWN_RETRY_POLICY', `unknown retry policy ${JSON.stringify(policy)}`);
-    }
     const rows = await this.#query<Endpoint>(
       'endpoint_add',
       `insert into ${this.#s}.endpoints as e (name, url, secrets, retry_policy, headers,
@@ -110,7 +102,16 @@ export class Endpoints {
         e.allowPrivateNetworks ?? null,
         e.disableAfter ?? null,
       ],
-    );
+    ).catch((err: unknown) => {
+      // The foreign key to retry_policies says it; say it with our own code.
+      if ((err as { code?: unknown }).code === '23503') {
+        throw new DispatchError(
+          'UNKNOWN_RETRY_POLICY',
+          `unknown retry policy ${JSON.stringify(policy)}`,
+        );
+      }
+      throw err;
+    });
     return rows[0]!;
   }
 
@@ -124,7 +125,11 @@ export class Endpoints {
   }
 
   list(): Promise<Endpoint[]> {
-    return this.#query<Endpoint>('endpoint_list', `select * from ${this.#s}.endpoints order by name`, []);
+    return this.#query<Endpoint>(
+      'endpoint_list',
+      `select * from ${this.#s}.endpoints order by name`,
+      [],
+    );
   }
 
   /**
@@ -174,6 +179,19 @@ export class Endpoints {
       [name, options.replay ?? false, options.actor ?? 'api'],
     );
     return rows[0]!.replayed;
+  }
+
+  /**
+   * Health bookkeeping after a delivery to `name`. Returns the reason when
+   * this failure disabled the endpoint (410 Gone, or failing past disable_after).
+   */
+  async attempted(name: string, ok: boolean, gone: boolean): Promise<string | null> {
+    const rows = await this.#query<{ disabled: string | null }>(
+      'endpoint_attempted',
+      `select ${this.#s}.endpoint_attempted($1, $2, $3) as disabled`,
+      [name, ok, gone],
+    );
+    return rows[0]?.disabled ?? null;
   }
 
   async remove(name: string): Promise<boolean> {

@@ -3,13 +3,11 @@
  * an endpoint row), signs with the Standard Webhooks scheme, sends through
  * the guarded undici sender and turns the result into an attempt outcome.
  */
-import type pg from 'pg';
 import type { CallContext, Handler } from '../dispatch.js';
-import { quoteIdent } from '../db/ident.js';
 import { DispatchError } from '../errors.js';
 import { OutcomeError, SnoozeError } from '../status.js';
 import type { AddressGuardOptions } from './address-guard.js';
-import type { Endpoint } from './endpoints.js';
+import type { Endpoint, Endpoints } from './endpoints.js';
 import type { SendTimeouts, WebhookSender } from './send.js';
 import { signWebhook } from './sign.js';
 
@@ -61,8 +59,10 @@ export function validateWebhookInput(input: unknown): void {
 }
 
 function webhookInputProblem(i: Partial<WebhookInput> | null): string | undefined {
-  if (!i || typeof i !== 'object') return 'input must be an object { url | endpoint, body, headers? }';
-  if ((i.url === undefined) === (i.endpoint === undefined)) return 'give exactly one of url and endpoint';
+  if (!i || typeof i !== 'object')
+    return 'input must be an object { url | endpoint, body, headers? }';
+  if ((i.url === undefined) === (i.endpoint === undefined))
+    return 'give exactly one of url and endpoint';
   if (i.url !== undefined) {
     if (typeof i.url !== 'string') return 'url must be a string';
     let u: URL;
@@ -76,9 +76,11 @@ function webhookInputProblem(i: Partial<WebhookInput> | null): string | undefine
   if (i.endpoint !== undefined && typeof i.endpoint !== 'string') return 'endpoint must be a name';
   if (i.headers !== undefined) {
     if (!i.headers || typeof i.headers !== 'object') return 'headers must be an object of strings';
-    for (const v of Object.values(i.headers)) if (typeof v !== 'string') return 'header values must be strings';
+    for (const v of Object.values(i.headers))
+      if (typeof v !== 'string') return 'header values must be strings';
   }
-  if (i.eventType !== undefined && typeof i.eventType !== 'string') return 'eventType must be a string';
+  if (i.eventType !== undefined && typeof i.eventType !== 'string')
+    return 'eventType must be a string';
   return undefined;
 }
 
@@ -89,14 +91,12 @@ const SNOOZE_MS = 250;
 /** The handler of the `webhook` function, with its sender and endpoint cache. */
 export class WebhookFunction {
   readonly options: WebhookOptions;
-  readonly #pool: pg.Pool;
-  readonly #schema: string;
+  readonly #endpoints: Endpoints;
   #sender: WebhookSender | undefined;
-  readonly #endpoints = new Map<string, { row: Endpoint | undefined; at: number }>();
+  readonly #cache = new Map<string, { row: Endpoint | undefined; at: number }>();
 
-  constructor(pool: pg.Pool, schema: string, options: WebhookOptions) {
-    this.#pool = pool;
-    this.#schema = quoteIdent(schema);
+  constructor(endpoints: Endpoints, options: WebhookOptions) {
+    this.#endpoints = endpoints;
     this.options = options;
   }
 
@@ -116,9 +116,13 @@ export class WebhookFunction {
   readonly handler: Handler<WebhookInput, WebhookOutput> = async (input, ctx) => {
     const problem = webhookInputProblem(input);
     if (problem) throw new OutcomeError('invalid_argument', `webhook: ${problem}`);
-    const endpoint = input.endpoint === undefined ? undefined : await this.#endpoint(input.endpoint);
+    const endpoint =
+      input.endpoint === undefined ? undefined : await this.#endpoint(input.endpoint);
     if (input.endpoint !== undefined && !endpoint) {
-      throw new OutcomeError('invalid_argument', `webhook: unknown endpoint ${JSON.stringify(input.endpoint)}`);
+      throw new OutcomeError(
+        'invalid_argument',
+        `webhook: unknown endpoint ${JSON.stringify(input.endpoint)}`,
+      );
     }
     if (endpoint && !endpoint.enabled) {
       throw new OutcomeError(
@@ -141,7 +145,10 @@ export class WebhookFunction {
     };
     if (secrets.length > 0) {
       // The id is the call's: stable across retries, so receivers can deduplicate.
-      Object.assign(headers, signWebhook(secrets, { id: `msg_${ctx.callId}`, timestamp: new Date(), body }));
+      Object.assign(
+        headers,
+        signWebhook(secrets, { id: `msg_${ctx.callId}`, timestamp: new Date(), body }),
+      );
     } else {
       headers['webhook-id'] = `msg_${ctx.callId}`;
     }
@@ -152,14 +159,17 @@ export class WebhookFunction {
       headers,
       signal: ctx.signal,
       timeouts: endpointTimeouts(endpoint),
-      ...(endpoint?.max_response_bytes != null ? { maxResponseBytes: endpoint.max_response_bytes } : {}),
+      ...(endpoint?.max_response_bytes != null
+        ? { maxResponseBytes: endpoint.max_response_bytes }
+        : {}),
       ...(endpoint?.allow_private_networks != null ? { guard: this.#guardOptions(endpoint) } : {}),
     });
     ctx.report({
       ...(result.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
       ...(result.response ? { response: result.response } : {}),
     });
-    if (endpoint) await this.#health(endpoint, result.status === 'ok', result.httpStatus === 410, ctx);
+    if (endpoint)
+      await this.#health(endpoint, result.status === 'ok', result.httpStatus === 410, ctx);
     if (result.status === 'ok') {
       return { httpStatus: result.httpStatus ?? 0, durationMs: result.durationMs };
     }
@@ -176,23 +186,20 @@ export class WebhookFunction {
 
   #guardOptions(endpoint: Endpoint | undefined): AddressGuardOptions {
     return {
-      allowPrivateNetworks: endpoint?.allow_private_networks ?? this.options.allowPrivateNetworks ?? false,
+      allowPrivateNetworks:
+        endpoint?.allow_private_networks ?? this.options.allowPrivateNetworks ?? false,
       allow: this.options.allow ?? [],
       httpsOnly: this.options.httpsOnly ?? false,
     };
   }
 
   async #endpoint(name: string): Promise<Endpoint | undefined> {
-    const cached = this.#endpoints.get(name);
+    const cached = this.#cache.get(name);
     // A disabled endpoint is always read again: it may just have been enabled.
     if (cached?.row?.enabled && Date.now() - cached.at < ENDPOINT_CACHE_MS) return cached.row;
-    const { rows } = await this.#pool.query<Endpoint>({
-      name: `pgd_endpoint_for_delivery/${this.#schema}`,
-      text: `select * from ${this.#schema}.endpoint_for_delivery($1)`,
-      values: [name],
-    });
-    this.#endpoints.set(name, { row: rows[0], at: Date.now() });
-    return rows[0];
+    const row = await this.#endpoints.get(name);
+    this.#cache.set(name, { row, at: Date.now() });
+    return row;
   }
 
   /** Health bookkeeping; writes only on a change of state (see endpoint_attempted). */
@@ -200,24 +207,28 @@ export class WebhookFunction {
     const stale = !e.last_success_at || Date.now() - new Date(e.last_success_at).getTime() > 60_000;
     if (ok && e.failing_since === null && !stale) return;
     try {
-      const { rows } = await this.#pool.query<{ disabled: string | null }>({
-        name: `pgd_endpoint_attempted/${this.#schema}`,
-        text: `select ${this.#schema}.endpoint_attempted($1, $2, $3) as disabled`,
-        values: [e.name, ok, gone],
-      });
-      this.#endpoints.delete(e.name);
-      const disabled = rows[0]?.disabled;
-      if (disabled) ctx.logger.error({ endpoint: e.name, reason: disabled }, `endpoint ${e.name} disabled: ${disabled}`);
+      const disabled = await this.#endpoints.attempted(e.name, ok, gone);
+      this.#cache.delete(e.name);
+      if (disabled)
+        ctx.logger.error(
+          { endpoint: e.name, reason: disabled },
+          `endpoint ${e.name} disabled: ${disabled}`,
+        );
     } catch (err) {
       // Health is bookkeeping: never let it fail the delivery's outcome.
-      ctx.logger.warn({ err: (err as Error).message, endpoint: e.name }, 'could not update endpoint health');
+      ctx.logger.warn(
+        { err: (err as Error).message, endpoint: e.name },
+        'could not update endpoint health',
+      );
     }
   }
 }
 
 function encodeBody(input: WebhookInput): { body: string; contentType: string } {
-  const payload = input.eventType === undefined ? input.body : { type: input.eventType, data: input.body };
-  if (typeof payload === 'string') return { body: payload, contentType: 'text/plain; charset=utf-8' };
+  const payload =
+    input.eventType === undefined ? input.body : { type: input.eventType, data: input.body };
+  if (typeof payload === 'string')
+    return { body: payload, contentType: 'text/plain; charset=utf-8' };
   return { body: JSON.stringify(payload ?? null), contentType: 'application/json' };
 }
 

@@ -4,11 +4,10 @@
  * statement records dozens of attempts, their calls' new statuses and their
  * next jobs, and history costs little.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Queries } from '../db/queries.js';
-import { isConnectionError } from '../errors.js';
+import { isConnectionError, retryWhileUnreachable } from '../errors.js';
 import type { AttemptStatus, CallStatus } from '../status.js';
 
 export interface AttemptOutcome {
@@ -108,23 +107,21 @@ export class Recorder {
 
   /** One statement; retried with backoff while the database is unreachable. */
   async #write(outcomes: AttemptOutcome[]): Promise<RecordResult[]> {
-    const deadline = Date.now() + this.#retryForMs;
-    for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
-      try {
-        const { rows } = await this.#pool.query<RecordResult>({
-          ...this.#queries.recordAttempts,
-          values: [JSON.stringify(outcomes)],
-        });
-        return rows;
-      } catch (err) {
-        if (!isConnectionError(err) || Date.now() + delay > deadline) throw err;
+    return retryWhileUnreachable(
+      async () =>
+        (
+          await this.#pool.query<RecordResult>({
+            ...this.#queries.recordAttempts,
+            values: [JSON.stringify(outcomes)],
+          })
+        ).rows,
+      Date.now() + this.#retryForMs,
+      (err, retryInMs) =>
         this.#logger.warn(
-          { err: (err as Error).message, retryInMs: delay, outcomes: outcomes.length },
+          { err: err.message, retryInMs, outcomes: outcomes.length },
           'database unreachable while recording attempts; retrying',
-        );
-        await sleep(delay);
-      }
-    }
+        ),
+    );
   }
 }
 

@@ -11,10 +11,9 @@
  * recorder has already deleted a finished job, and the others match on
  * `locked_by`.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { isConnectionError } from '../errors.js';
+import { isConnectionError, retryWhileUnreachable } from '../errors.js';
 
 export interface ResilientPoolOptions {
   /** How long to keep trying through an outage, in ms. (Default: 60000) */
@@ -26,20 +25,13 @@ export function resilientPool(pool: pg.Pool, options: ResilientPoolOptions): pg.
   const retryForMs = options.retryForMs ?? 60_000;
   const log = options.logger;
 
-  async function checkout(deadline: number): Promise<pg.PoolClient> {
-    for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
-      try {
-        return await pool.connect();
-      } catch (err) {
-        if (!isConnectionError(err) || Date.now() + delay > deadline) throw err;
-        log.debug(
-          { err: (err as Error).message, retryInMs: delay },
-          'worker pool: database unreachable; waiting',
-        );
-        await sleep(delay);
-      }
-    }
-  }
+  const checkout = (deadline: number): Promise<pg.PoolClient> =>
+    retryWhileUnreachable(
+      () => pool.connect(),
+      deadline,
+      (err, retryInMs) =>
+        log.debug({ err: err.message, retryInMs }, 'worker pool: database unreachable; waiting'),
+    );
 
   function wrapClient(first: pg.PoolClient): pg.PoolClient {
     let client = first;

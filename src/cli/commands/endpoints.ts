@@ -1,6 +1,12 @@
 import { parseArgs } from 'node:util';
 import type { Endpoint } from '../../webhook/endpoints.js';
-import { CliError, type Command, CONNECTION_OPTIONS, CONNECTION_USAGE, withUsage } from '../common.js';
+import {
+  CliError,
+  type Command,
+  CONNECTION_OPTIONS,
+  CONNECTION_USAGE,
+  withUsage,
+} from '../common.js';
 import { intFlag, withDispatch } from '../options.js';
 import { formatAge, printTable } from '../output.js';
 
@@ -80,13 +86,21 @@ export const endpointsCommand: Command = {
       throw new CliError(`unknown action "${action}": one of ${ACTIONS.join(', ')}\n\n${usage}`, 2);
     }
     if (extra !== undefined) throw new CliError(`unexpected argument "${extra}"\n\n${usage}`, 2);
-    if (action !== 'list' && !name) throw new CliError(`endpoints ${action} needs an endpoint name\n\n${usage}`, 2);
-    if (action === 'add' && !values.url) throw new CliError(`endpoints add needs --url\n\n${usage}`, 2);
+    if (action !== 'list' && !name)
+      throw new CliError(`endpoints ${action} needs an endpoint name\n\n${usage}`, 2);
+    if (action === 'add' && !values.url)
+      throw new CliError(`endpoints add needs --url\n\n${usage}`, 2);
     const headers = parseHeaders(values.header);
     const timeouts = {
-      ...(values['connect-timeout'] ? { connectMs: intFlag(values['connect-timeout'], '--connect-timeout')! } : {}),
-      ...(values['headers-timeout'] ? { headersMs: intFlag(values['headers-timeout'], '--headers-timeout')! } : {}),
-      ...(values['total-timeout'] ? { totalMs: intFlag(values['total-timeout'], '--total-timeout')! } : {}),
+      ...(values['connect-timeout']
+        ? { connectMs: intFlag(values['connect-timeout'], '--connect-timeout')! }
+        : {}),
+      ...(values['headers-timeout']
+        ? { headersMs: intFlag(values['headers-timeout'], '--headers-timeout')! }
+        : {}),
+      ...(values['total-timeout']
+        ? { totalMs: intFlag(values['total-timeout'], '--total-timeout')! }
+        : {}),
     };
 
     return withDispatch(values, async (dispatch) => {
@@ -138,7 +152,9 @@ export const endpointsCommand: Command = {
           } else {
             const secret = await endpoints.rotateSecret(name!);
             console.log(`endpoint ${name}: new signing secret ${secret}`);
-            console.log('the previous secret keeps signing until: pgdispatch endpoints rotate --drop-previous');
+            console.log(
+              'the previous secret keeps signing until: pgdispatch endpoints rotate --drop-previous',
+            );
           }
           return 0;
         }
@@ -151,7 +167,9 @@ export const endpointsCommand: Command = {
             replay: values.replay ?? false,
             actor: `cli:${process.env['USER'] ?? 'unknown'}`,
           });
-          console.log(`endpoint ${name} enabled${values.replay ? `; ${replayed} failed call(s) scheduled again` : ''}`);
+          console.log(
+            `endpoint ${name} enabled${values.replay ? `; ${replayed} failed call(s) scheduled again` : ''}`,
+          );
           return 0;
         }
         case 'remove': {

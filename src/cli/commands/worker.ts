@@ -38,15 +38,6 @@ const options = {
   retention: { type: 'string' },
 } as const;
 
-export function positiveInt(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new CliError(`${flag} must be a positive integer, got "${value}"`, 2);
-  }
-  return n;
-}
-
 /** Loads the user's module and checks that its default export is a dispatch instance. */
 export async function loadInstance(path: string): Promise<Dispatch> {
   const url = pathToFileURL(resolve(path)).href;
@@ -76,9 +67,9 @@ export const workerCommand: Command = {
   async run(args) {
     const { values } = withUsage(usage, () => parseArgs({ args, options: options, strict: true }));
     if (!values.module) throw new CliError(`--module is required\n\n${usage}`, 2);
-    const concurrency = positiveInt(values.concurrency, '--concurrency', 25);
-    const gracePeriodMs = positiveInt(values['grace-period'], '--grace-period', 10_000);
-    const pollIntervalMs = positiveInt(values['poll-interval'], '--poll-interval', 1_000);
+    const concurrency = intFlag(values.concurrency, '--concurrency') ?? 25;
+    const gracePeriodMs = intFlag(values['grace-period'], '--grace-period') ?? 10_000;
+    const pollIntervalMs = intFlag(values['poll-interval'], '--poll-interval') ?? 1_000;
     const ops = workerOpsOptions(values);
     const dispatch = await loadInstance(values.module);
     if (dispatch.functions.size === 0) {
