@@ -3,7 +3,8 @@
  * as a plain task that throws on a non-2xx. GW_MODE=defaults keeps
  * graphile-worker's defaults except concurrency and pool size (set to
  * pgdispatch's); GW_MODE=local adds the local queue and batched completion,
- * configured as pgdispatch's runner configures them.
+ * the fastest graphile-worker offers: a local queue the size of the
+ * concurrency and completions batched with no delay.
  */
 import { run, type TaskList } from 'graphile-worker';
 import { now } from './lib.js';

@@ -9,11 +9,6 @@ export function toGraphileLogger(logger: Logger): GraphileLogger {
   const gw = logger.child({ component: 'graphile-worker' });
   return new GraphileLogger(() => (level: LogLevel, message: string, meta?: unknown) => {
     const fields = meta && typeof meta === 'object' ? sanitizeMeta(meta) : {};
-    // Jobs we handed back ourselves (released, snoozed) are not failures.
-    if ((meta as { error?: { name?: unknown } } | undefined)?.error?.name === 'HandedBackError') {
-      gw.trace(fields, message);
-      return;
-    }
     switch (level) {
       case 'error':
         gw.error(fields, message);

@@ -1,23 +1,28 @@
 /**
- * The worker: a graphile-worker runner whose tasks are the instance's
- * functions, with batched job fetching and completion, our recorder for
- * outcomes, and a graceful stop that gives unfinished attempts back.
+ * The worker: claims the instance's graphile-worker jobs in batches (see
+ * loop.ts), runs their attempts, records outcomes in group commits, keeps a
+ * heartbeat, and on stop gives unfinished attempts back.
  */
-import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type Runner, run, type TaskList, type WorkerEvents } from 'graphile-worker';
 import type { Dispatch } from '../dispatch.js';
-import { toGraphileLogger } from './graphile-logger.js';
 import { Heartbeat } from './heartbeat.js';
+import { type ClaimedJob, JobLoop } from './loop.js';
 import { Metrics } from './metrics.js';
 import { Recorder } from './recorder.js';
-import { resilientPool } from './resilient-pool.js';
 import { Retention, type RetentionOptions } from './retention.js';
-import { makeTask } from './task.js';
+import { type Attempt, makeAttempt } from './task.js';
 
 export interface WorkerOptions {
   /** Attempts run at once in this process. (Default: 25) */
   concurrency?: number;
+  /**
+   * Claimed jobs kept waiting for a free slot, so a finished attempt's slot
+   * refills without a round trip and claims come in batches. A job waits at
+   * most 10 s before going back to the queue for other workers; 0 claims only
+   * for free slots. (Default: concurrency)
+   */
+  prefetch?: number;
   /** On stop, how long running attempts may take to finish before they are aborted and released, in ms. (Default: 10000) */
   gracePeriodMs?: number;
   /** Poll interval for scheduled retries, in ms; new calls arrive by LISTEN/NOTIFY at once. (Default: 1000) */
@@ -37,7 +42,7 @@ export interface WorkerOptions {
 }
 
 export interface WorkerHandle {
-  /** This worker's id: the graphile-worker pool id its jobs are locked by. */
+  /** This worker's id: what its jobs are locked by (`locked_by` in graphile-worker's jobs table). */
   readonly id: string;
   /** Stops claiming, waits for running attempts (grace period), releases the rest. */
   stop(): Promise<void>;
@@ -55,6 +60,10 @@ export async function startWorker(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new TypeError('concurrency must be an integer >= 1');
   }
+  const prefetch = options.prefetch ?? concurrency;
+  if (!Number.isInteger(prefetch) || prefetch < 0) {
+    throw new TypeError('prefetch must be an integer >= 0');
+  }
   const gracePeriodMs = options.gracePeriodMs ?? 10_000;
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000;
   const rescueAfterMs = options.rescueAfterMs ?? 30_000;
@@ -64,16 +73,12 @@ export async function startWorker(
   const logger = dispatch.logger.child({ component: 'worker' });
   await dispatch.registerFunctions(true);
 
-  let poolId = '';
-  const events: WorkerEvents = new EventEmitter() as WorkerEvents;
-  events.on('pool:create', ({ workerPool }) => {
-    poolId = workerPool.id;
-  });
+  const workerId = `worker-${randomBytes(9).toString('hex')}`;
 
   const snooze = async (job: { job_id: string; delay_ms: number }) => {
     await dispatch.pool.query({
       ...dispatch.queries.snoozeJobs,
-      values: [JSON.stringify([job]), poolId],
+      values: [JSON.stringify([job]), workerId],
     });
   };
   const recorder = new Recorder(dispatch.pool, dispatch.queries, logger);
@@ -81,18 +86,30 @@ export async function startWorker(
   const env = {
     recorder,
     logger: dispatch.logger,
-    workerId: () => poolId,
+    workerId: () => workerId,
     release: async (job: { job_id: string; call_id: string; attempt: number }) => {
       await dispatch.pool.query({
         ...dispatch.queries.releaseJobs,
-        values: [JSON.stringify([job]), poolId, 'worker shutting down before the attempt finished'],
+        values: [JSON.stringify([job]), workerId, 'worker shutting down before the attempt finished'],
       });
     },
     onAttempt: (fn: string, outcome: { status: string; duration_ms: number }) =>
       metrics.recordAttempt(fn, outcome.status, outcome.duration_ms),
     snooze,
   };
-  // Bound before the runner starts, so a taken port fails the start cleanly.
+  // The graphile-worker task of each function (created if no job named it yet).
+  const { rows: tasks } = await dispatch.pool.query<{ id: number; identifier: string }>({
+    ...dispatch.queries.taskIds,
+    values: [[...dispatch.functions.keys()]],
+  });
+  const attempts = new Map<number, Attempt>();
+  for (const task of tasks) {
+    const fn = dispatch.functions.get(task.identifier);
+    if (fn) attempts.set(task.id, makeAttempt(fn, env));
+  }
+  const functions = [...dispatch.functions.keys()];
+
+  // Bound before the first claim, so a taken port fails the start cleanly.
   let heartbeat: Heartbeat | undefined;
   let stopped = false;
   let metricsPort: number | undefined;
@@ -100,18 +117,15 @@ export async function startWorker(
     const host = options.metricsHost ?? '0.0.0.0';
     metricsPort = await metrics.listen(options.metricsPort, host, () => ({
       ok: !stopped && heartbeat?.healthy === true,
-      workerId: poolId,
+      workerId: workerId,
       stopping: stopped,
       heartbeat: heartbeat?.healthy ? 'ok' : 'failing',
     }));
     logger.info({ metricsPort }, `metrics on http://${host}:${metricsPort}/metrics`);
   }
 
-  const taskList: TaskList = {};
-  for (const fn of dispatch.functions.values()) taskList[fn.name] = makeTask(fn, env);
-
-  // Installed before the runner claims its first jobs: a signal arriving
-  // while it starts must not kill the process with jobs locked.
+  // Installed before the first claim: a signal arriving while the worker
+  // starts must not kill the process with jobs locked.
   let stop: () => Promise<void> = async () => {};
   let signalled: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -123,99 +137,80 @@ export async function startWorker(
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
-
-  let runner: Runner;
-  try {
-    runner = await run({
-      pgPool: resilientPool(dispatch.pool, { logger }),
-      taskList,
-      concurrency,
-      noHandleSignals: true,
-      pollInterval: options.pollIntervalMs ?? 1_000,
-      logger: toGraphileLogger(dispatch.logger),
-      events,
-      preset: {
-        worker: {
-          // Fetch (and lock) jobs in batches, complete them in batches: the
-          // difference between one round trip per job and one per batch.
-          localQueue: { size: concurrency },
-          completeJobBatchDelay: 0,
-          failJobBatchDelay: 0,
-          gracefulShutdownAbortTimeout: gracePeriodMs,
-        },
-      },
-    });
-  } catch (err) {
+  const removeSignalHandlers = () => {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    await metrics.close();
-    throw err;
-  }
-  logger.info(
-    {
-      workerId: poolId,
-      host: hostname(),
-      pid: process.pid,
-      concurrency,
-      functions: Object.keys(taskList),
-    },
-    `worker ${poolId} started: ${Object.keys(taskList).join(', ')} (concurrency ${concurrency})`,
-  );
+  };
 
-  heartbeat = new Heartbeat(dispatch, {
-    workerId: poolId,
+  const loop = new JobLoop({
+    pool: dispatch.pool,
+    queries: dispatch.queries,
+    logger,
+    workerId: workerId,
+    taskIds: [...attempts.keys()],
     concurrency,
-    functions: Object.keys(taskList),
+    bufferSize: prefetch,
+    pollIntervalMs: options.pollIntervalMs ?? 1_000,
+    run: async (job: ClaimedJob, shutdown: AbortSignal) => {
+      const attempt = attempts.get(job.task_id);
+      if (!attempt) throw new Error(`no function for graphile-worker task ${job.task_id}`);
+      return attempt(job, shutdown);
+    },
+  });
+  // Registered before the first claim, so a rescuer never mistakes this
+  // worker's jobs for a dead worker's.
+  heartbeat = new Heartbeat(dispatch, {
+    workerId: workerId,
+    concurrency,
+    functions,
     intervalMs: heartbeatIntervalMs,
     rescueAfterMs,
     logger,
     onRescue: (r) => metrics.recordRescue(r),
   });
-  await heartbeat.start();
+  try {
+    await heartbeat.start();
+    await loop.start();
+  } catch (err) {
+    removeSignalHandlers();
+    await loop.stop(0);
+    await heartbeat.stop();
+    await metrics.close();
+    throw err;
+  }
+  logger.info(
+    { workerId: workerId, host: hostname(), pid: process.pid, concurrency, functions },
+    `worker ${workerId} started: ${functions.join(', ')} (concurrency ${concurrency})`,
+  );
+
   const retention =
     options.retention === false
       ? undefined
       : new Retention(dispatch, options.retention ?? {}, logger);
   retention?.start();
 
+  let finished: () => void = () => {};
+  const done = new Promise<void>((resolve) => {
+    finished = resolve;
+  });
   let stopping: Promise<void> | null = null;
   stop = (): Promise<void> => {
     stopping ??= (async () => {
-      logger.info({ workerId: poolId }, 'worker stopping: finishing running attempts');
+      logger.info({ workerId: workerId }, 'worker stopping: finishing running attempts');
       stopped = true;
       await retention?.stop();
-      await runner
-        .stop()
-        .catch((err: unknown) => logger.warn({ err }, 'worker stopped with errors'));
+      await loop.stop(gracePeriodMs);
       await recorder.flush();
       // Only now: a row removed while attempts still ran would let a rescuer
       // take them.
       await heartbeat?.stop();
       await metrics.close();
-      logger.info({ workerId: poolId }, 'worker stopped');
-    })();
+      removeSignalHandlers();
+      logger.info({ workerId: workerId }, 'worker stopped');
+    })().finally(finished);
     return stopping;
   };
-
   if (signalled) void stop();
-  const done = runner.promise
-    .then(
-      () => stop(),
-      async (err: unknown) => {
-        // Errors while stopping on request (a job that could not be failed
-        // cleanly, say) are logged by stop(); only a worker that died on its
-        // own is a failure of the process.
-        const requested = stopping !== null;
-        await stop();
-        if (!requested) throw err;
-        logger.warn({ err }, 'worker pool reported errors while stopping');
-      },
-    )
-    .finally(() => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-    });
-  done.catch(() => undefined);
 
-  return { id: poolId, stop, done, metricsPort };
+  return { id: workerId, stop: () => stop(), done, metricsPort };
 }

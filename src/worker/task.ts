@@ -1,14 +1,14 @@
 /**
- * Wraps a registered function as a graphile-worker task: runs one attempt,
- * classifies its outcome, hands it to the recorder and logs one line.
+ * Runs one attempt of a registered function for a claimed job: classifies
+ * its outcome, hands it to the recorder and logs one line.
  */
-import type { JobHelpers, Task } from 'graphile-worker';
 import type { Logger } from 'pino';
 import type { CallContext, RegisteredFunction } from '../dispatch.js';
 import { type AttemptStatus, classifyError, SnoozeError } from '../status.js';
+import type { ClaimedJob } from './loop.js';
 import type { AttemptOutcome, Recorder, RecordResult } from './recorder.js';
 
-/** What dispatch puts in a graphile-worker job. */
+/** What dispatch puts in a graphile-worker job's payload. */
 export interface JobPayload {
   id: string | number;
   attempt: number;
@@ -18,7 +18,7 @@ export interface JobPayload {
 export interface TaskEnv {
   recorder: Recorder;
   logger: Logger;
-  /** The graphile-worker pool id: what jobs are locked by, and our worker id. */
+  /** The worker id: what its jobs are locked by. */
   workerId: () => string;
   /** Called when shutdown aborted an attempt: give the job back unrecorded. */
   release: (job: { job_id: string; call_id: string; attempt: number }) => Promise<void>;
@@ -28,25 +28,25 @@ export interface TaskEnv {
   onAttempt?: (functionName: string, outcome: AttemptOutcome, result: RecordResult) => void;
 }
 
-/**
- * Thrown to graphile-worker after we gave a job back ourselves (released or
- * snoozed): the job is already unlocked, so graphile-worker's failure update,
- * which only touches jobs still locked by this worker, changes nothing.
- */
-export class HandedBackError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'HandedBackError';
-  }
-}
-
 const MAX_ERROR_CHARS = 2_000;
 
-export function makeTask(fn: RegisteredFunction, env: TaskEnv): Task {
-  return async (rawPayload: unknown, helpers: JobHelpers) => {
-    const payload = parsePayload(rawPayload);
+/**
+ * Runs one attempt; `shutdown` aborts when a stopping worker's grace period
+ * is over. Resolves when the handler is done: with the promise of its
+ * outcome's recording, or with nothing when the job was given back (released
+ * on shutdown, snoozed). A rejection of either means the outcome could not be
+ * recorded or the job is not a call: the job loop unlocks the job to run
+ * again later.
+ */
+export type Attempt = (job: ClaimedJob, shutdown: AbortSignal) => Promise<Handled>;
+
+/** A finished attempt: `recorded` settles once its outcome is committed. */
+export type Handled = { recorded: Promise<void> } | undefined;
+export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
+  return async (job: ClaimedJob, shutdown: AbortSignal): Promise<Handled> => {
+    const payload = parsePayload(job.payload);
     const callId = String(payload.id);
-    const jobId = String(helpers.job.id);
+    const jobId = job.id;
     // Built on first use: most handlers never log, and a child logger per
     // attempt is measurable at thousands of attempts per second.
     let childLogger: Logger | undefined;
@@ -54,9 +54,9 @@ export function makeTask(fn: RegisteredFunction, env: TaskEnv): Task {
       (childLogger ??= env.logger.child({ function: fn.name, callId, attempt: payload.attempt }));
     // One controller for both causes (timeout, shutdown): cheaper than AbortSignal.any.
     const controller = new AbortController();
-    const onShutdown = () => controller.abort(helpers.abortSignal.reason);
-    if (helpers.abortSignal.aborted) onShutdown();
-    else helpers.abortSignal.addEventListener('abort', onShutdown, { once: true });
+    const onShutdown = () => controller.abort(shutdown.reason);
+    if (shutdown.aborted) onShutdown();
+    else shutdown.addEventListener('abort', onShutdown, { once: true });
     let timedOut = false;
     let report: { httpStatus?: number; response?: unknown } = {};
     const ctx: CallContext = {
@@ -95,19 +95,19 @@ export function makeTask(fn: RegisteredFunction, env: TaskEnv): Task {
         deadline,
       ]);
     } catch (err) {
-      if (helpers.abortSignal.aborted && !timedOut) {
+      if (shutdown.aborted && !timedOut) {
         // The worker is shutting down and its grace period is over: this
         // attempt did not finish, so give the job back to run again now.
         await env.release({ job_id: jobId, call_id: callId, attempt: payload.attempt });
         logger().warn(
           `${fn.name} #${callId} attempt ${payload.attempt} released: worker shutting down`,
         );
-        throw new HandedBackError('released: worker shutting down');
+        return;
       }
       if (err instanceof SnoozeError) {
         await env.snooze({ job_id: jobId, delay_ms: err.delayMs });
         logger().debug(`${fn.name} #${callId} attempt ${payload.attempt} snoozed: ${err.message}`);
-        throw new HandedBackError(`snoozed: ${err.message}`);
+        return;
       }
       const c = classifyError(err, fn.options.retryUnknownErrors);
       status = c.status;
@@ -117,7 +117,7 @@ export function makeTask(fn: RegisteredFunction, env: TaskEnv): Task {
         report.httpStatus = c.httpStatus;
     } finally {
       clearTimeout(timer);
-      helpers.abortSignal.removeEventListener('abort', onShutdown);
+      shutdown.removeEventListener('abort', onShutdown);
     }
     const durationMs = performance.now() - t0;
 
@@ -136,9 +136,11 @@ export function makeTask(fn: RegisteredFunction, env: TaskEnv): Task {
       worker: env.workerId(),
       retry_after_ms: retryAfterMs,
     };
-    const result = await env.recorder.record(outcome);
-    env.onAttempt?.(fn.name, outcome, result);
-    logAttempt(env.logger, fn.name, outcome, result);
+    const recorded = env.recorder.record(outcome).then((result) => {
+      env.onAttempt?.(fn.name, outcome, result);
+      logAttempt(env.logger, fn.name, outcome, result);
+    });
+    return { recorded };
   };
 }
 

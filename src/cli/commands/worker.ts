@@ -15,6 +15,8 @@ period to finish, the rest are released to run again at once.
 Options:
   --module PATH          module to load, e.g. ./dist/functions.js (required)
   --concurrency N        attempts run at once (default: 25)
+  --prefetch N           claimed jobs kept waiting for a free slot (default: the
+                         concurrency; 0 claims only for free slots)
   --grace-period MS      time running attempts get to finish on stop (default: 10000)
   --poll-interval MS     poll for scheduled retries every MS (default: 1000)
   --metrics-port PORT    serve Prometheus /metrics and /healthz on PORT
@@ -29,6 +31,7 @@ The module's instance decides the database (its connectionString, or DATABASE_UR
 const options = {
   module: { type: 'string' },
   concurrency: { type: 'string' },
+  prefetch: { type: 'string' },
   'grace-period': { type: 'string' },
   'poll-interval': { type: 'string' },
   'metrics-port': { type: 'string' },
@@ -68,6 +71,7 @@ export const workerCommand: Command = {
     const { values } = withUsage(usage, () => parseArgs({ args, options: options, strict: true }));
     if (!values.module) throw new CliError(`--module is required\n\n${usage}`, 2);
     const concurrency = intFlag(values.concurrency, '--concurrency') ?? 25;
+    const prefetch = intFlag(values.prefetch, '--prefetch', { min: 0 });
     const gracePeriodMs = intFlag(values['grace-period'], '--grace-period') ?? 10_000;
     const pollIntervalMs = intFlag(values['poll-interval'], '--poll-interval') ?? 1_000;
     const ops = workerOpsOptions(values);
@@ -77,6 +81,7 @@ export const workerCommand: Command = {
     }
     const worker = await dispatch.worker({
       concurrency,
+      ...(prefetch === undefined ? {} : { prefetch }),
       gracePeriodMs,
       pollIntervalMs,
       handleSignals: true,

@@ -1,0 +1,396 @@
+/**
+ * The worker's job loop over graphile-worker's jobs table. It keeps
+ * `concurrency` attempts running and up to as many more claimed jobs waiting
+ * in a local buffer, so a finished attempt's slot is refilled without a round
+ * trip and claims come in large batches: a claim's cost is mostly the index
+ * scan to the first due job, whatever its size. It completes nothing itself,
+ * because recording an outcome deletes its job. New jobs wake it through
+ * graphile-worker's `jobs:insert` notification; jobs that become due later
+ * (retries) are found by polling.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Queries } from '../db/queries.js';
+import { isConnectionError } from '../errors.js';
+import type { Handled } from './task.js';
+
+export interface ClaimedJob {
+  id: string;
+  task_id: number;
+  payload: unknown;
+}
+
+export interface JobLoopOptions {
+  pool: pg.Pool;
+  queries: Queries;
+  logger: Logger;
+  /** What the claimed jobs are locked by. */
+  workerId: string;
+  /** graphile-worker task ids of the functions this worker runs. */
+  taskIds: number[];
+  concurrency: number;
+  pollIntervalMs: number;
+  /**
+   * Runs one job; `shutdown` aborts when the grace period of a stop is over.
+   * Resolves when the handler is done, with the promise of its recording: the
+   * slot is free from then on, as graphile-worker frees it before its batched
+   * completion commits.
+   */
+  run: (job: ClaimedJob, shutdown: AbortSignal) => Promise<Handled>;
+  /** Claimed jobs waiting for a slot, at most. (Default: concurrency) */
+  bufferSize?: number;
+  /** A job waiting in the buffer longer than this goes back to the queue, for idle workers, in ms. (Default: 10000) */
+  bufferTtlMs?: number;
+  /** How often to look for jobs locked to this worker that it is not running. (Default: 60000) */
+  orphanCheckMs?: number;
+}
+
+interface Buffered {
+  job: ClaimedJob;
+  claimedAt: number;
+}
+
+const LISTEN_CHANNEL = 'jobs:insert';
+const MAX_BACKOFF_MS = 5_000;
+
+export class JobLoop {
+  readonly #o: JobLoopOptions;
+  /** Jobs whose handler runs: at most `concurrency`. */
+  readonly #running = new Map<string, Promise<void>>();
+  /** Jobs whose outcome waits for its commit: at most `concurrency` too, as backpressure. */
+  readonly #recording = new Map<string, Promise<void>>();
+  #buffer: Buffered[] = [];
+  readonly #bufferSize: number;
+  readonly #bufferTtlMs: number;
+  /** Until then, claim only for free slots: buffered jobs went stale, the slots turn over slowly. */
+  #noBufferUntil = 0;
+  readonly #shutdown = new AbortController();
+  #claiming: Promise<void> | null = null;
+  /** A wake-up came while a claim was in flight: claim again after it. */
+  #again = false;
+  #wakeQueued = false;
+  /** The last claim came back short: wait for a notification or the poll. */
+  #drained = false;
+  /** A notification or poll since the current claim began. */
+  #poked = false;
+  #stopping = false;
+  #failures = 0;
+  #listener: pg.PoolClient | undefined;
+  #detachListener: () => void = () => {};
+  #listening: Promise<void> | null = null;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #orphanTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: JobLoopOptions) {
+    this.#o = options;
+    this.#bufferSize = options.bufferSize ?? options.concurrency;
+    this.#bufferTtlMs = options.bufferTtlMs ?? 10_000;
+  }
+
+  /** Attempts running now. */
+  get running(): number {
+    return this.#running.size;
+  }
+
+  /** Listens, starts polling and claims the first batch. Throws if the database is unreachable. */
+  async start(): Promise<void> {
+    await this.#listen();
+    this.#pollTimer = setInterval(() => {
+      void this.#returnStale();
+      this.#poke();
+    }, this.#o.pollIntervalMs);
+    const orphanCheckMs = this.#o.orphanCheckMs ?? 60_000;
+    this.#orphanTimer = setInterval(() => void this.#unlockOrphans(orphanCheckMs), orphanCheckMs);
+    this.#claimNow();
+    await this.#claiming;
+  }
+
+  /**
+   * Stops claiming, lets running attempts finish for `gracePeriodMs`, then
+   * aborts the rest (they give their jobs back) and waits for them to settle.
+   */
+  async stop(gracePeriodMs: number): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#pollTimer);
+    clearInterval(this.#orphanTimer);
+    clearTimeout(this.#retryTimer);
+    await this.#listening;
+    await this.#unlisten();
+    await this.#claiming;
+    await this.#giveBack(this.#buffer.splice(0));
+    const all = Promise.allSettled(this.#running.values());
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'grace over'>((resolve) => {
+      timer = setTimeout(() => resolve('grace over'), gracePeriodMs);
+    });
+    const first = await Promise.race([all, graceOver]);
+    clearTimeout(timer);
+    if (first === 'grace over') {
+      this.#o.logger.warn(
+        { running: this.#running.size, gracePeriodMs },
+        `grace period over: aborting ${this.#running.size} running attempt(s)`,
+      );
+      this.#shutdown.abort(new Error('worker shutting down'));
+      await all;
+    }
+    await Promise.allSettled(this.#recording.values());
+  }
+
+  /** A notification or the poll: there may be new due jobs. */
+  #poke(): void {
+    this.#drained = false;
+    this.#poked = true;
+    this.#wake();
+  }
+
+  /** Claims for the free slots, once per turn of the event loop however many asked. */
+  #wake(): void {
+    if (this.#wakeQueued || this.#stopping) return;
+    this.#wakeQueued = true;
+    setImmediate(() => {
+      this.#wakeQueued = false;
+      this.#claimNow();
+    });
+  }
+
+  #claimNow(): void {
+    if (this.#stopping || this.#retryTimer) return;
+    if (this.#claiming) {
+      this.#again = true;
+      return;
+    }
+    const free = this.#hasSlot() ? this.#o.concurrency - this.#running.size : 0;
+    const bufferRoom = Date.now() < this.#noBufferUntil ? 0 : this.#bufferSize;
+    // Claim once the buffer runs low, enough to fill the slots and the buffer.
+    const limit = free + bufferRoom - this.#buffer.length;
+    if (limit <= 0 || this.#buffer.length > Math.floor(bufferRoom / 4)) return;
+    this.#claiming = this.#claim(limit).finally(() => {
+      this.#claiming = null;
+      if (this.#again) {
+        this.#again = false;
+        if (!this.#drained) this.#wake();
+      }
+    });
+  }
+
+  async #claim(limit: number): Promise<void> {
+    this.#poked = false;
+    let jobs: ClaimedJob[];
+    try {
+      ({ rows: jobs } = await this.#o.pool.query<ClaimedJob>({
+        ...this.#o.queries.claimJobs,
+        values: [this.#o.workerId, this.#o.taskIds, limit],
+      }));
+    } catch (err) {
+      this.#failed(err, 'claiming jobs');
+      return;
+    }
+    if (this.#failures > 0) {
+      this.#o.logger.info('claiming jobs again');
+      this.#failures = 0;
+    }
+    // A notification during the claim may be for a job committed after its
+    // snapshot: only a short claim with no such news means the queue is dry.
+    this.#drained = jobs.length < limit && !this.#poked;
+    const claimedAt = Date.now();
+    for (const job of jobs) this.#buffer.push({ job, claimedAt });
+    this.#fill();
+  }
+
+  /** Starts buffered jobs while there are free slots. */
+  #fill(): void {
+    while (this.#hasSlot() && this.#buffer.length > 0) {
+      const next = this.#buffer.shift();
+      if (next) this.#start(next.job);
+    }
+  }
+
+  #hasSlot(): boolean {
+    return (
+      this.#running.size < this.#o.concurrency && this.#recording.size < this.#o.concurrency
+    );
+  }
+
+  #start(job: ClaimedJob): void {
+    const handled = this.#o.run(job, this.#shutdown.signal).then(
+      (h) => {
+        if (!h) return;
+        const recorded = h.recorded
+          .catch((err: unknown) => this.#fail(job, err))
+          .finally(() => {
+            this.#recording.delete(job.id);
+            this.#next();
+          });
+        this.#recording.set(job.id, recorded);
+      },
+      (err: unknown) => this.#fail(job, err),
+    );
+    this.#running.set(
+      job.id,
+      handled.finally(() => {
+        this.#running.delete(job.id);
+        this.#next();
+      }),
+    );
+  }
+
+  /** A slot may have freed up. */
+  #next(): void {
+    if (this.#stopping) return;
+    this.#fill();
+    if (!this.#drained) this.#wake();
+  }
+
+  /**
+   * Buffered jobs that waited too long (every slot busy with slow attempts)
+   * go back to the queue, where an idle worker can take them; for a while
+   * this worker claims only for its free slots.
+   */
+  async #returnStale(): Promise<void> {
+    const cutoff = Date.now() - this.#bufferTtlMs;
+    if (this.#stopping || !this.#buffer[0] || this.#buffer[0].claimedAt > cutoff) return;
+    const stale = this.#buffer.filter((b) => b.claimedAt <= cutoff);
+    this.#buffer = this.#buffer.filter((b) => b.claimedAt > cutoff);
+    this.#noBufferUntil = Date.now() + this.#bufferTtlMs;
+    await this.#giveBack(stale);
+  }
+
+  /** Unlocks claimed jobs that never started, as if never claimed. */
+  async #giveBack(jobs: Buffered[]): Promise<void> {
+    if (jobs.length === 0) return;
+    try {
+      await this.#o.pool.query({
+        ...this.#o.queries.snoozeJobs,
+        values: [JSON.stringify(jobs.map((b) => ({ job_id: b.job.id, delay_ms: 0 }))), this.#o.workerId],
+      });
+    } catch (err) {
+      this.#o.logger.warn(
+        { err: (err as Error).message, jobs: jobs.length },
+        `could not give back ${jobs.length} claimed job(s); they are given back within a minute`,
+      );
+    }
+  }
+
+  /**
+   * The attempt could not be recorded (or the job is not a call): unlock the
+   * job with graphile-worker's backoff so it runs again. If even that fails,
+   * the orphan check gives it back later.
+   */
+  async #fail(job: ClaimedJob, err: unknown): Promise<void> {
+    const message = err instanceof Error ? err.message : String(err);
+    this.#o.logger.error({ err, jobId: job.id }, `job ${job.id} failed: ${message}`);
+    try {
+      await this.#o.pool.query({
+        ...this.#o.queries.failJob,
+        values: [job.id, this.#o.workerId, message],
+      });
+    } catch (failErr) {
+      this.#o.logger.warn(
+        { err: (failErr as Error).message, jobId: job.id },
+        `could not unlock job ${job.id}; it is given back within a minute`,
+      );
+    }
+  }
+
+  /** Logs a failed claim once per outage and retries with backoff. */
+  #failed(err: unknown, what: string): void {
+    this.#failures++;
+    const delayMs = Math.min(100 * 2 ** this.#failures, MAX_BACKOFF_MS);
+    const fields = { err: (err as Error).message, retryInMs: delayMs };
+    if (this.#failures === 1) this.#o.logger.warn(fields, `${what} failed; retrying`);
+    else this.#o.logger.debug(fields, `${what} failed again`);
+    if (!isConnectionError(err) && this.#failures === 1) {
+      this.#o.logger.error({ err }, `${what}: unexpected error`);
+    }
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#poke();
+    }, delayMs);
+  }
+
+  async #listen(): Promise<void> {
+    const client = await this.#o.pool.connect();
+    const onNotification = () => this.#poke();
+    const onError = (err: Error) => {
+      detach();
+      if (this.#listener !== client) return;
+      this.#listener = undefined;
+      client.release(err);
+      if (this.#stopping) return;
+      this.#o.logger.warn(
+        { err: err.message },
+        'lost the notification connection; polling until it is back',
+      );
+      this.#relisten(1);
+    };
+    const detach = () => {
+      client.off('notification', onNotification);
+      client.off('error', onError);
+    };
+    client.on('error', onError);
+    client.on('notification', onNotification);
+    try {
+      await client.query(`listen "${LISTEN_CHANNEL}"`);
+    } catch (err) {
+      detach();
+      client.release(err as Error);
+      throw err;
+    }
+    this.#listener = client;
+    this.#detachListener = detach;
+  }
+
+  #relisten(attempt: number): void {
+    const delayMs = Math.min(100 * 2 ** attempt, MAX_BACKOFF_MS);
+    setTimeout(() => {
+      if (this.#stopping) return;
+      this.#listening = this.#listen().then(
+        () => {
+          this.#o.logger.info('listening for new jobs again');
+          this.#poke();
+        },
+        () => this.#relisten(attempt + 1),
+      );
+    }, delayMs).unref();
+  }
+
+  async #unlisten(): Promise<void> {
+    const client = this.#listener;
+    if (!client) return;
+    this.#listener = undefined;
+    this.#detachListener();
+    // An error event with no listener would crash the process.
+    const ignore = () => {};
+    client.on('error', ignore);
+    try {
+      await client.query(`unlisten "${LISTEN_CHANNEL}"`);
+      client.off('error', ignore);
+      client.release();
+    } catch (err) {
+      client.off('error', ignore);
+      client.release(err as Error);
+    }
+  }
+
+  async #unlockOrphans(settledMs: number): Promise<void> {
+    try {
+      const { rows } = await this.#o.pool.query<{ unlocked: number }>({
+        ...this.#o.queries.unlockOrphanedJobs,
+        values: [
+          this.#o.workerId,
+          [...this.#running.keys(), ...this.#recording.keys(), ...this.#buffer.map((b) => b.job.id)],
+          settledMs,
+        ],
+      });
+      const n = rows[0]?.unlocked ?? 0;
+      if (n > 0) {
+        this.#o.logger.warn({ jobs: n }, `gave back ${n} job(s) locked to this worker but not running`);
+        this.#poke();
+      }
+    } catch (err) {
+      this.#o.logger.debug({ err: (err as Error).message }, 'orphaned-job check failed');
+    }
+  }
+}
