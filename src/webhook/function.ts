@@ -132,8 +132,9 @@ export class WebhookFunction {
     }
     const url = endpoint?.url ?? input.url!;
     const sender = await this.sender();
-    if (sender.saturated(new URL(url).origin)) {
-      throw new SnoozeError(SNOOZE_MS, `origin ${new URL(url).origin} is at its concurrency limit`);
+    const { origin } = new URL(url);
+    if (sender.saturated(origin)) {
+      throw new SnoozeError(SNOOZE_MS, `origin ${origin} is at its concurrency limit`);
     }
 
     const { body, contentType } = encodeBody(input);

@@ -174,39 +174,65 @@ export class WebhookSender {
     guard: AddressGuard,
     timeouts: SendTimeouts,
   ): Promise<SendResult> {
-    const total = AbortSignal.timeout(timeouts.totalMs);
-    // undici's own headersTimeout ticks at about one-second resolution; this
-    // timer keeps a short headersMs exact. It covers connecting too.
-    const headers = new AbortController();
-    const headersTimer = setTimeout(() => {
-      headers.abort(
-        new errors.HeadersTimeoutError(`no response headers within ${timeouts.headersMs} ms`),
+    // One controller and one timer per attempt, for the headers deadline
+    // (undici's own headersTimeout ticks at about one-second resolution; this
+    // keeps a short headersMs exact, connecting included), then the total
+    // deadline, and the caller's signal: AbortSignal.timeout and
+    // AbortSignal.any cost more per attempt than the rest of the sender.
+    const controller = new AbortController();
+    const startedAt = performance.now();
+    let totalExpired = false;
+    const expireTotal = () => {
+      totalExpired = true;
+      controller.abort(
+        new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
       );
-    }, timeouts.headersMs);
-    const signals = [total, headers.signal, ...(req.signal ? [req.signal] : [])];
+    };
+    let timer =
+      timeouts.headersMs < timeouts.totalMs
+        ? setTimeout(() => {
+            controller.abort(
+              new errors.HeadersTimeoutError(`no response headers within ${timeouts.headersMs} ms`),
+            );
+          }, timeouts.headersMs)
+        : setTimeout(expireTotal, timeouts.totalMs);
+    const onCallerAbort = () => controller.abort(req.signal?.reason);
+    if (req.signal?.aborted) onCallerAbort();
+    else req.signal?.addEventListener('abort', onCallerAbort, { once: true });
     const maxBytes = req.maxResponseBytes ?? this.#maxResponseBytes;
-    let res: Awaited<ReturnType<typeof request>>;
     try {
-      res = await request(url, {
-        dispatcher: this.#agent(guard, timeouts.connectMs),
-        method: req.method ?? 'POST',
-        headers: { 'user-agent': 'pgdispatch', ...req.headers },
-        body: req.body,
-        signal: AbortSignal.any(signals),
-        headersTimeout: timeouts.headersMs,
-        bodyTimeout: timeouts.totalMs,
-      });
-    } catch (err) {
-      if (req.signal?.aborted) return aborted(err, 'aborted by the caller');
-      return failure(
-        err,
-        0,
-        total.aborted ? `no response within ${timeouts.totalMs} ms` : undefined,
+      let res: Awaited<ReturnType<typeof request>>;
+      try {
+        res = await request(url, {
+          dispatcher: this.#agent(guard, timeouts.connectMs),
+          method: req.method ?? 'POST',
+          headers: { 'user-agent': 'pgdispatch', ...req.headers },
+          body: req.body,
+          signal: controller.signal,
+          headersTimeout: timeouts.headersMs,
+          bodyTimeout: timeouts.totalMs,
+        });
+      } catch (err) {
+        if (req.signal?.aborted) return aborted(err, 'aborted by the caller');
+        return failure(
+          err,
+          0,
+          totalExpired ? `no response within ${timeouts.totalMs} ms` : undefined,
+        );
+      }
+      clearTimeout(timer);
+      timer = setTimeout(
+        expireTotal,
+        Math.max(0, timeouts.totalMs - (performance.now() - startedAt)),
       );
+      return await this.#response(res, maxBytes);
     } finally {
-      clearTimeout(headersTimer);
+      clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onCallerAbort);
     }
+  }
 
+  async #response(res: Awaited<ReturnType<typeof request>>, maxBytes: number): Promise<SendResult> {
     const body = await readBounded(res.body, maxBytes);
     const result: SendResult = {
       status: statusFromHttp(res.statusCode),

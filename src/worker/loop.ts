@@ -207,9 +207,7 @@ export class JobLoop {
   }
 
   #hasSlot(): boolean {
-    return (
-      this.#running.size < this.#o.concurrency && this.#recording.size < this.#o.concurrency
-    );
+    return this.#running.size < this.#o.concurrency && this.#recording.size < this.#o.concurrency;
   }
 
   #start(job: ClaimedJob): void {
@@ -262,7 +260,10 @@ export class JobLoop {
     try {
       await this.#o.pool.query({
         ...this.#o.queries.snoozeJobs,
-        values: [JSON.stringify(jobs.map((b) => ({ job_id: b.job.id, delay_ms: 0 }))), this.#o.workerId],
+        values: [
+          JSON.stringify(jobs.map((b) => ({ job_id: b.job.id, delay_ms: 0 }))),
+          this.#o.workerId,
+        ],
       });
     } catch (err) {
       this.#o.logger.warn(
@@ -380,13 +381,20 @@ export class JobLoop {
         ...this.#o.queries.unlockOrphanedJobs,
         values: [
           this.#o.workerId,
-          [...this.#running.keys(), ...this.#recording.keys(), ...this.#buffer.map((b) => b.job.id)],
+          [
+            ...this.#running.keys(),
+            ...this.#recording.keys(),
+            ...this.#buffer.map((b) => b.job.id),
+          ],
           settledMs,
         ],
       });
       const n = rows[0]?.unlocked ?? 0;
       if (n > 0) {
-        this.#o.logger.warn({ jobs: n }, `gave back ${n} job(s) locked to this worker but not running`);
+        this.#o.logger.warn(
+          { jobs: n },
+          `gave back ${n} job(s) locked to this worker but not running`,
+        );
         this.#poke();
       }
     } catch (err) {

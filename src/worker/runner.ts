@@ -90,7 +90,11 @@ export async function startWorker(
     release: async (job: { job_id: string; call_id: string; attempt: number }) => {
       await dispatch.pool.query({
         ...dispatch.queries.releaseJobs,
-        values: [JSON.stringify([job]), workerId, 'worker shutting down before the attempt finished'],
+        values: [
+          JSON.stringify([job]),
+          workerId,
+          'worker shutting down before the attempt finished',
+        ],
       });
     },
     onAttempt: (fn: string, outcome: { status: string; duration_ms: number }) =>

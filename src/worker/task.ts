@@ -52,9 +52,23 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
     let childLogger: Logger | undefined;
     const logger = () =>
       (childLogger ??= env.logger.child({ function: fn.name, callId, attempt: payload.attempt }));
-    // One controller for both causes (timeout, shutdown): cheaper than AbortSignal.any.
-    const controller = new AbortController();
-    const onShutdown = () => controller.abort(shutdown.reason);
+    // One signal for both causes (timeout, shutdown), created only when the
+    // handler reads ctx.signal: an AbortController per attempt is measurable
+    // at thousands of attempts per second, and many handlers never look.
+    let controller: AbortController | undefined;
+    let abortedBy: { reason: unknown } | undefined;
+    const abort = (reason: unknown) => {
+      abortedBy ??= { reason };
+      controller?.abort(reason);
+    };
+    const signal = () => {
+      if (!controller) {
+        controller = new AbortController();
+        if (abortedBy) controller.abort(abortedBy.reason);
+      }
+      return controller.signal;
+    };
+    const onShutdown = () => abort(shutdown.reason);
     if (shutdown.aborted) onShutdown();
     else shutdown.addEventListener('abort', onShutdown, { once: true });
     let timedOut = false;
@@ -63,7 +77,9 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
       callId,
       attempt: payload.attempt,
       functionName: fn.name,
-      signal: controller.signal,
+      get signal() {
+        return signal();
+      },
       get logger() {
         return logger();
       },
@@ -85,7 +101,7 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
           const err = new Error(`attempt timed out after ${fn.options.timeoutMs} ms`);
           err.name = 'TimeoutError';
           timedOut = true;
-          controller.abort(err);
+          abort(err);
           reject(err);
         }, fn.options.timeoutMs);
       });
