@@ -20,24 +20,11 @@ export function buildQueries(schema: string) {
     dispatch: q('dispatch', `select ${s}.dispatch($1, $2::jsonb, $3::jsonb) as id`),
     dispatchMany: q('dispatch_many', `select ${s}.dispatch_many($1, $2::jsonb, $3::jsonb) as id`),
     recordAttempts: q('record_attempts', `select * from ${s}.record_attempts($1::jsonb)`),
-    // The worker's claim: a batch of due jobs of its tasks, locked to it, in
-    // graphile-worker's order (priority, run_at) on its partial index for jobs
-    // without a named queue (pgdispatch never names one).
+    // The worker's claim (see migrations/0005_claim.sql): ($4, $5) is where
+    // the scan starts, (-32768, -infinity) for the start of the queue.
     claimJobs: q(
       'claim_jobs',
-      `with due as (
-         select id from graphile_worker._private_jobs
-          where is_available = true and job_queue_id is null
-            and run_at <= now() and task_id = any($2::int[])
-          order by priority, run_at
-          limit $3
-          for update skip locked
-       )
-       update graphile_worker._private_jobs j
-          set attempts = j.attempts + 1, locked_by = $1, locked_at = now()
-         from due
-        where j.id = due.id
-       returning j.id::text as id, j.task_id, j.payload`,
+      `select * from ${s}.claim_jobs($1, $2::int[], $3, $4::smallint, $5::timestamptz)`,
     ),
     taskIds: q('task_ids', `select id, identifier from ${s}.task_ids($1::text[])`),
     failJob: q('fail_job', `select ${s}.fail_job($1, $2, $3) as failed`),

@@ -8,6 +8,7 @@
  * graphile-worker's `jobs:insert` notification; jobs that become due later
  * (retries) are found by polling.
  */
+import { setMaxListeners } from 'node:events';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Queries } from '../db/queries.js';
@@ -18,7 +19,18 @@ export interface ClaimedJob {
   id: string;
   task_id: number;
   payload: unknown;
+  priority: number;
+  /** As Postgres prints it: a Date would lose the microseconds. */
+  run_at: string;
 }
+
+/** Where a claim's index scan starts, in graphile-worker's (priority, run_at) order. */
+interface ScanFrom {
+  priority: number;
+  run_at: string;
+}
+
+const FROM_THE_START: ScanFrom = { priority: -32_768, run_at: '-infinity' };
 
 export interface JobLoopOptions {
   pool: pg.Pool;
@@ -52,18 +64,29 @@ interface Buffered {
 
 const LISTEN_CHANNEL = 'jobs:insert';
 const MAX_BACKOFF_MS = 5_000;
+// Outcomes a worker lets wait for their commit whatever its concurrency: at a
+// low concurrency, slots held until the commit (an fsync) cost a fifth of
+// the throughput (10 slots: 4,300 instead of 4,900 calls/s in the bench).
+const MIN_RECORDING_WINDOW = 50;
 
 export class JobLoop {
   readonly #o: JobLoopOptions;
   /** Jobs whose handler runs: at most `concurrency`. */
   readonly #running = new Map<string, Promise<void>>();
-  /** Jobs whose outcome waits for its commit: at most `concurrency` too, as backpressure. */
+  /**
+   * Jobs whose outcome waits for its commit, at most #maxRecording:
+   * backpressure on a slow database. What a crash can deliver twice is what
+   * ran or finished without a committed outcome: at most concurrency +
+   * #maxRecording jobs.
+   */
   readonly #recording = new Map<string, Promise<void>>();
   #buffer: Buffered[] = [];
   readonly #bufferSize: number;
   readonly #bufferTtlMs: number;
+  readonly #maxRecording: number;
   /** Until then, claim only for free slots: buffered jobs went stale, the slots turn over slowly. */
   #noBufferUntil = 0;
+  /** Aborts running attempts when a stop's grace period is over; every attempt listens. */
   readonly #shutdown = new AbortController();
   #claiming: Promise<void> | null = null;
   /** A wake-up came while a claim was in flight: claim again after it. */
@@ -73,6 +96,15 @@ export class JobLoop {
   #drained = false;
   /** A notification or poll since the current claim began. */
   #poked = false;
+  /**
+   * Where the next claim's scan starts. While a backlog drains: at the last
+   * job claimed, since every due job before it is taken and a job that
+   * becomes due later (a retry, a released or given-back job) gets a later
+   * run_at. What can land before it (a higher priority, a backdated run_at,
+   * a rescued job keeping its old run_at) is found by the scan from the start
+   * that every notification and poll brings.
+   */
+  #scanFrom: ScanFrom = FROM_THE_START;
   #stopping = false;
   #failures = 0;
   #listener: pg.PoolClient | undefined;
@@ -84,8 +116,10 @@ export class JobLoop {
 
   constructor(options: JobLoopOptions) {
     this.#o = options;
+    setMaxListeners(0, this.#shutdown.signal);
     this.#bufferSize = options.bufferSize ?? options.concurrency;
     this.#bufferTtlMs = options.bufferTtlMs ?? 10_000;
+    this.#maxRecording = Math.max(options.concurrency, MIN_RECORDING_WINDOW);
   }
 
   /** Attempts running now. */
@@ -141,6 +175,7 @@ export class JobLoop {
   #poke(): void {
     this.#drained = false;
     this.#poked = true;
+    this.#scanFrom = FROM_THE_START;
     this.#wake();
   }
 
@@ -176,11 +211,12 @@ export class JobLoop {
 
   async #claim(limit: number): Promise<void> {
     this.#poked = false;
+    const from = this.#scanFrom;
     let jobs: ClaimedJob[];
     try {
       ({ rows: jobs } = await this.#o.pool.query<ClaimedJob>({
         ...this.#o.queries.claimJobs,
-        values: [this.#o.workerId, this.#o.taskIds, limit],
+        values: [this.#o.workerId, this.#o.taskIds, limit, from.priority, from.run_at],
       }));
     } catch (err) {
       this.#failed(err, 'claiming jobs');
@@ -193,6 +229,8 @@ export class JobLoop {
     // A notification during the claim may be for a job committed after its
     // snapshot: only a short claim with no such news means the queue is dry.
     this.#drained = jobs.length < limit && !this.#poked;
+    const last = jobs.at(-1);
+    if (last && !this.#poked) this.#scanFrom = { priority: last.priority, run_at: last.run_at };
     const claimedAt = Date.now();
     for (const job of jobs) this.#buffer.push({ job, claimedAt });
     this.#fill();
@@ -207,7 +245,7 @@ export class JobLoop {
   }
 
   #hasSlot(): boolean {
-    return this.#running.size < this.#o.concurrency && this.#recording.size < this.#o.concurrency;
+    return this.#running.size < this.#o.concurrency && this.#recording.size < this.#maxRecording;
   }
 
   #start(job: ClaimedJob): void {
