@@ -96,7 +96,10 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
     let retryAfterMs: number | null = null;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const deadline = new Promise<never>((_, reject) => {
+      // One promise for the handler and its deadline (no Promise.race, no
+      // extra microtask): a handler that ignores its signal still cannot hold
+      // the attempt past its deadline.
+      output = await new Promise<unknown>((resolve, reject) => {
         timer = setTimeout(() => {
           const err = new Error(`attempt timed out after ${fn.options.timeoutMs} ms`);
           err.name = 'TimeoutError';
@@ -104,12 +107,12 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
           abort(err);
           reject(err);
         }, fn.options.timeoutMs);
+        try {
+          Promise.resolve(fn.handler(payload.input, ctx)).then(resolve, reject);
+        } catch (err) {
+          reject(err);
+        }
       });
-      // A handler that ignores its signal still cannot hold the attempt past its deadline.
-      output = await Promise.race([
-        Promise.resolve().then(() => fn.handler(payload.input, ctx)),
-        deadline,
-      ]);
     } catch (err) {
       if (shutdown.aborted && !timedOut) {
         // The worker is shutting down and its grace period is over: this
