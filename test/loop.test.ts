@@ -28,8 +28,8 @@ afterAll(() => db.drop());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function enqueue(n: number): Promise<void> {
-  await db.pool.query('delete from graphile_worker._private_jobs');
+async function enqueue(n: number, { clear = true } = {}): Promise<void> {
+  if (clear) await db.pool.query('delete from graphile_worker._private_jobs');
   await fn.dispatchMany(Array.from({ length: n }, (_, i) => ({ i })));
 }
 
@@ -162,5 +162,37 @@ describe('job loop', () => {
     await eventually(async () => ran.length === 3, { timeoutMs: 5_000, message: 'orphaned jobs ran' });
     await l.stop(1_000);
     expect((await jobs()).length).toBe(0);
+  });
+
+  it('claims a job freed behind its scan position at the next poll', async () => {
+    // Three jobs from an earlier dispatch, held by a worker that died...
+    await enqueue(3);
+    await db.pool.query(`update graphile_worker._private_jobs set locked_by = 'w-dead', locked_at = now()`);
+    const early = (await jobs()).map((j) => j.id);
+    await sleep(5);
+    // ...and a later backlog, which the loop drains scanning from its last claim.
+    await enqueue(60, { clear: false });
+    const ran: string[] = [];
+    const l = loop('w-behind', {
+      concurrency: 2,
+      bufferSize: 2,
+      pollIntervalMs: 200,
+      run: async (job) => {
+        ran.push(job.id);
+        if (ran.length === 10) {
+          // Rescued the way rescue_lost_workers does it: unlocked, old run_at, no notification.
+          await db.pool.query(
+            `update graphile_worker._private_jobs set locked_by = null, locked_at = null where locked_by = 'w-dead'`,
+          );
+        }
+        await sleep(5);
+        return { recorded: complete(job) };
+      },
+    });
+    await l.start();
+    await eventually(async () => ran.length === 63, { timeoutMs: 10_000, message: 'all 63 ran' });
+    await l.stop(1_000);
+    for (const id of early) expect(ran).toContain(id);
+    expect(new Set(ran).size).toBe(63);
   });
 });
