@@ -176,7 +176,9 @@ export class JobLoop {
     this.#drained = false;
     this.#poked = true;
     this.#scanFrom = FROM_THE_START;
-    this.#wake();
+    // At once, not on the next turn: this is the commit-to-start latency. A
+    // burst of notifications still makes one claim, and one more after it.
+    this.#claimNow();
   }
 
   /** Claims for the free slots, once per turn of the event loop however many asked. */
