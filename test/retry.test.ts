@@ -207,3 +207,36 @@ describe('cancel and manual retry', () => {
     expect(history[3]).toMatchObject({ attempt: 2, detail: 'manual retry by bob' });
   });
 });
+
+describe('retry timing', () => {
+  it('runs a retry it scheduled when it is due, not at the next poll', async () => {
+    await db.pool.query(
+      `insert into pgdispatch.retry_policies (name, delays, max_attempts) values ('punctual', '{300ms}', 3)`,
+    );
+    const own = db.dispatch();
+    let calls = 0;
+    const fn = own.func(
+      'punctual',
+      async () => {
+        if (++calls === 1) throw new TemporaryError('first attempt fails');
+        return 'ok';
+      },
+      { retryPolicy: 'punctual' },
+    );
+    await own.migrate();
+    // Polling every 10 s: only the worker's own wake-up can start the retry in time.
+    const w = await own.worker({ pollIntervalMs: 10_000 });
+    try {
+      const id = await fn.dispatch(null);
+      const attempts = await eventually(async () => {
+        const a = await own.getAttempts(id);
+        return a.length === 2 ? a : undefined;
+      });
+      const gap = attempts[1]!.started_at.getTime() - attempts[0]!.finished_at.getTime();
+      expect(gap).toBeGreaterThanOrEqual(290);
+      expect(gap).toBeLessThan(1_000);
+    } finally {
+      await w.stop();
+    }
+  });
+});

@@ -64,6 +64,7 @@ interface Buffered {
 
 const LISTEN_CHANNEL = 'jobs:insert';
 const MAX_BACKOFF_MS = 5_000;
+const DUE_MARGIN_MS = 5;
 // Outcomes may wait for their commit up to 4 × concurrency, at least this
 // many: the recorder writes one group at a time, and a draining backlog must
 // not stall on its commits. Holding slots until the commit cost 12 % at
@@ -114,6 +115,8 @@ export class JobLoop {
   #pollTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #orphanTimer: NodeJS.Timeout | undefined;
+  /** Timers for retries this worker scheduled, by 10 ms bucket of their due time. */
+  readonly #dueTimers = new Map<number, NodeJS.Timeout>();
 
   constructor(options: JobLoopOptions) {
     this.#o = options;
@@ -142,6 +145,28 @@ export class JobLoop {
   }
 
   /**
+   * A job becomes due at `at` (a retry this worker just scheduled): claim
+   * then, rather than at the next poll, so retries keep to their policy's
+   * schedule. Other workers' retries are found by the poll.
+   */
+  wakeAt(at: Date): void {
+    if (this.#stopping) return;
+    // A few ms late on purpose: `at` lost its microseconds on the way to a
+    // Date, and a claim a hair early finds nothing and waits for the poll.
+    const bucket = Math.ceil((at.getTime() + DUE_MARGIN_MS) / 10) * 10;
+    if (this.#dueTimers.has(bucket)) return;
+    const timer = setTimeout(
+      () => {
+        this.#dueTimers.delete(bucket);
+        this.#poke();
+      },
+      Math.max(0, bucket - Date.now()),
+    );
+    timer.unref();
+    this.#dueTimers.set(bucket, timer);
+  }
+
+  /**
    * Stops claiming, lets running attempts finish for `gracePeriodMs`, then
    * aborts the rest (they give their jobs back) and waits for them to settle.
    */
@@ -150,6 +175,8 @@ export class JobLoop {
     clearInterval(this.#pollTimer);
     clearInterval(this.#orphanTimer);
     clearTimeout(this.#retryTimer);
+    for (const timer of this.#dueTimers.values()) clearTimeout(timer);
+    this.#dueTimers.clear();
     await this.#listening;
     await this.#unlisten();
     await this.#claiming;

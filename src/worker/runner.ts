@@ -9,7 +9,7 @@ import type { Dispatch } from '../dispatch.js';
 import { Heartbeat } from './heartbeat.js';
 import { type ClaimedJob, JobLoop } from './loop.js';
 import { Metrics } from './metrics.js';
-import { Recorder } from './recorder.js';
+import { type AttemptOutcome, Recorder, type RecordResult } from './recorder.js';
 import { Retention, type RetentionOptions } from './retention.js';
 import { type Attempt, makeAttempt } from './task.js';
 
@@ -25,7 +25,11 @@ export interface WorkerOptions {
   prefetch?: number;
   /** On stop, how long running attempts may take to finish before they are aborted and released, in ms. (Default: 10000) */
   gracePeriodMs?: number;
-  /** Poll interval for scheduled retries, in ms; new calls arrive by LISTEN/NOTIFY at once. (Default: 1000) */
+  /**
+   * How often to look for jobs that became due, in ms. New calls arrive by
+   * LISTEN/NOTIFY and the worker wakes itself for the retries it schedules;
+   * the poll finds other workers' retries and rescued calls. (Default: 1000)
+   */
   pollIntervalMs?: number;
   /** Stop on SIGTERM and SIGINT. (Default: false in-process; the CLI sets it) */
   handleSignals?: boolean;
@@ -83,6 +87,7 @@ export async function startWorker(
   };
   const recorder = new Recorder(dispatch.pool, dispatch.queries, logger);
   const metrics = new Metrics(dispatch, logger);
+  let loop: JobLoop | undefined;
   const env = {
     recorder,
     logger: dispatch.logger,
@@ -97,8 +102,10 @@ export async function startWorker(
         ],
       });
     },
-    onAttempt: (fn: string, outcome: { status: string; duration_ms: number }) =>
-      metrics.recordAttempt(fn, outcome.status, outcome.duration_ms),
+    onAttempt: (fn: string, outcome: AttemptOutcome, result: RecordResult) => {
+      metrics.recordAttempt(fn, outcome.status, outcome.duration_ms);
+      if (result.next_attempt_at) loop?.wakeAt(new Date(result.next_attempt_at));
+    },
     snooze,
   };
   // The graphile-worker task of each function (created if no job named it yet).
@@ -146,7 +153,7 @@ export async function startWorker(
     process.off('SIGINT', onSignal);
   };
 
-  const loop = new JobLoop({
+  loop = new JobLoop({
     pool: dispatch.pool,
     queries: dispatch.queries,
     logger,

@@ -18,7 +18,7 @@ Options:
   --prefetch N           claimed jobs kept waiting for a free slot (default: the
                          concurrency; 0 claims only for free slots)
   --grace-period MS      time running attempts get to finish on stop (default: 10000)
-  --poll-interval MS     poll for scheduled retries every MS (default: 1000)
+  --poll-interval MS     poll for jobs that became due every MS (default: 1000)
   --metrics-port PORT    serve Prometheus /metrics and /healthz on PORT
   --metrics-host ADDR    address the metrics server binds (default: 0.0.0.0)
   --heartbeat-interval D how often the worker heartbeats (default: 5s)
