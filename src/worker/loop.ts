@@ -1,12 +1,12 @@
 /**
  * The worker's job loop over graphile-worker's jobs table. It keeps
- * `concurrency` attempts running and up to as many more claimed jobs waiting
- * in a local buffer, so a finished attempt's slot is refilled without a round
- * trip and claims come in large batches: a claim's cost is mostly the index
- * scan to the first due job, whatever its size. It completes nothing itself,
- * because recording an outcome deletes its job. New jobs wake it through
- * graphile-worker's `jobs:insert` notification; jobs that become due later
- * (retries) are found by polling.
+ * `concurrency` attempts running and up to `bufferSize` more claimed jobs
+ * waiting in a local buffer, so a finished attempt's slot refills without a
+ * round trip and claims come in batches (each is a round trip and a commit).
+ * It completes nothing itself: recording an outcome deletes its job. New jobs
+ * wake it through graphile-worker's `jobs:insert` notification, a retry it
+ * scheduled wakes it when due, and the poll finds the rest (other workers'
+ * retries, rescued jobs).
  */
 import { setMaxListeners } from 'node:events';
 import type pg from 'pg';

@@ -128,7 +128,7 @@ export async function startWorker(
     const host = options.metricsHost ?? '0.0.0.0';
     metricsPort = await metrics.listen(options.metricsPort, host, () => ({
       ok: !stopped && heartbeat?.healthy === true,
-      workerId: workerId,
+      workerId,
       stopping: stopped,
       heartbeat: heartbeat?.healthy ? 'ok' : 'failing',
     }));
@@ -157,7 +157,7 @@ export async function startWorker(
     pool: dispatch.pool,
     queries: dispatch.queries,
     logger,
-    workerId: workerId,
+    workerId,
     taskIds: [...attempts.keys()],
     concurrency,
     bufferSize: prefetch,
@@ -171,7 +171,7 @@ export async function startWorker(
   // Registered before the first claim, so a rescuer never mistakes this
   // worker's jobs for a dead worker's.
   heartbeat = new Heartbeat(dispatch, {
-    workerId: workerId,
+    workerId,
     concurrency,
     functions,
     intervalMs: heartbeatIntervalMs,
@@ -190,7 +190,7 @@ export async function startWorker(
     throw err;
   }
   logger.info(
-    { workerId: workerId, host: hostname(), pid: process.pid, concurrency, functions },
+    { workerId, host: hostname(), pid: process.pid, concurrency, functions },
     `worker ${workerId} started: ${functions.join(', ')} (concurrency ${concurrency})`,
   );
 
@@ -207,7 +207,7 @@ export async function startWorker(
   let stopping: Promise<void> | null = null;
   stop = (): Promise<void> => {
     stopping ??= (async () => {
-      logger.info({ workerId: workerId }, 'worker stopping: finishing running attempts');
+      logger.info({ workerId }, 'worker stopping: finishing running attempts');
       stopped = true;
       await retention?.stop();
       await loop.stop(gracePeriodMs);
@@ -217,7 +217,7 @@ export async function startWorker(
       await heartbeat?.stop();
       await metrics.close();
       removeSignalHandlers();
-      logger.info({ workerId: workerId }, 'worker stopped');
+      logger.info({ workerId }, 'worker stopped');
     })().finally(finished);
     return stopping;
   };

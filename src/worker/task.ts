@@ -42,6 +42,8 @@ export type Attempt = (job: ClaimedJob, shutdown: AbortSignal) => Promise<Handle
 
 /** A finished attempt: `recorded` settles once its outcome is committed. */
 export type Handled = { recorded: Promise<void> } | undefined;
+
+/** The attempt function of a registered function, for the worker's job loop. */
 export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
   return async (job: ClaimedJob, shutdown: AbortSignal): Promise<Handled> => {
     const payload = parsePayload(job.payload);
