@@ -55,25 +55,22 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
     const logger = () =>
       (childLogger ??= env.logger.child({ function: fn.name, callId, attempt: payload.attempt }));
     // One signal for both causes (timeout, shutdown), created only when the
-    // handler reads ctx.signal: an AbortController per attempt is measurable
-    // at thousands of attempts per second, and many handlers never look.
+    // handler reads ctx.signal, and only then listening to the worker's
+    // shutdown: an AbortController and a listener on a signal every attempt
+    // shares are measurable at thousands of attempts per second, and many
+    // handlers never look.
     let controller: AbortController | undefined;
-    let abortedBy: { reason: unknown } | undefined;
-    const abort = (reason: unknown) => {
-      abortedBy ??= { reason };
-      controller?.abort(reason);
-    };
+    let timeoutError: Error | undefined;
+    const onShutdown = () => controller?.abort(shutdown.reason);
     const signal = () => {
       if (!controller) {
         controller = new AbortController();
-        if (abortedBy) controller.abort(abortedBy.reason);
+        if (timeoutError) controller.abort(timeoutError);
+        else if (shutdown.aborted) controller.abort(shutdown.reason);
+        else shutdown.addEventListener('abort', onShutdown, { once: true });
       }
       return controller.signal;
     };
-    const onShutdown = () => abort(shutdown.reason);
-    if (shutdown.aborted) onShutdown();
-    else shutdown.addEventListener('abort', onShutdown, { once: true });
-    let timedOut = false;
     let report: { httpStatus?: number; response?: unknown } = {};
     const ctx: CallContext = {
       callId,
@@ -105,8 +102,8 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
         timer = setTimeout(() => {
           const err = new Error(`attempt timed out after ${fn.options.timeoutMs} ms`);
           err.name = 'TimeoutError';
-          timedOut = true;
-          abort(err);
+          timeoutError = err;
+          controller?.abort(err);
           reject(err);
         }, fn.options.timeoutMs);
         try {
@@ -116,7 +113,7 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
         }
       });
     } catch (err) {
-      if (shutdown.aborted && !timedOut) {
+      if (shutdown.aborted && !timeoutError) {
         // The worker is shutting down and its grace period is over: this
         // attempt did not finish, so give the job back to run again now.
         await env.release({ job_id: jobId, call_id: callId, attempt: payload.attempt });
@@ -138,7 +135,7 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
         report.httpStatus = c.httpStatus;
     } finally {
       clearTimeout(timer);
-      shutdown.removeEventListener('abort', onShutdown);
+      if (controller) shutdown.removeEventListener('abort', onShutdown);
     }
     const durationMs = performance.now() - t0;
 
