@@ -119,8 +119,15 @@ describe('job loop', () => {
     await Promise.all([a.stop(1_000), b.stop(1_000)]);
   });
 
-  it('on stop gives back the buffered jobs that never started', async () => {
+  it('on stop gives back the buffered jobs that never started, keeping their place', async () => {
     await enqueue(4);
+    const runAt = async () =>
+      (
+        await db.pool.query<{ run_at: string }>(
+          'select run_at::text from graphile_worker._private_jobs order by id',
+        )
+      ).rows.map((r) => r.run_at);
+    const before = await runAt();
     const l = loop('w-stop', {
       concurrency: 1,
       bufferSize: 5,
@@ -141,6 +148,9 @@ describe('job loop', () => {
     expect(after.filter((j) => j.locked_by !== null)).toHaveLength(0);
     // Three never started: their attempt count is back to 0; the one that ran keeps its 1.
     expect(after.map((j) => j.attempts).sort()).toEqual([0, 0, 0, 1]);
+    // The three never started keep their run_at (the one released on shutdown runs again now).
+    const kept = (await runAt()).filter((r, i) => r === before[i]);
+    expect(kept.length).toBeGreaterThanOrEqual(3);
   });
 
   it('gives back jobs locked to it that it is not running (a claim whose reply was lost)', async () => {

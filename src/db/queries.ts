@@ -27,6 +27,7 @@ export function buildQueries(schema: string) {
       `select * from ${s}.claim_jobs($1, $2::int[], $3, $4::smallint, $5::timestamptz)`,
     ),
     taskIds: q('task_ids', `select id, identifier from ${s}.task_ids($1::text[])`),
+    returnJobs: q('return_jobs', `select ${s}.return_jobs($1::bigint[], $2) as returned`),
     failJob: q('fail_job', `select ${s}.fail_job($1, $2, $3) as failed`),
     unlockOrphanedJobs: q(
       'unlock_orphaned_jobs',

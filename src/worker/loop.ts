@@ -322,16 +322,13 @@ export class JobLoop {
     await this.#giveBack(stale);
   }
 
-  /** Unlocks claimed jobs that never started, as if never claimed. */
+  /** Unlocks claimed jobs that never started, as if never claimed, and wakes other workers. */
   async #giveBack(jobs: Buffered[]): Promise<void> {
     if (jobs.length === 0) return;
     try {
       await this.#o.pool.query({
-        ...this.#o.queries.snoozeJobs,
-        values: [
-          JSON.stringify(jobs.map((b) => ({ job_id: b.job.id, delay_ms: 0 }))),
-          this.#o.workerId,
-        ],
+        ...this.#o.queries.returnJobs,
+        values: [jobs.map((b) => b.job.id), this.#o.workerId],
       });
     } catch (err) {
       this.#o.logger.warn(
