@@ -2,11 +2,10 @@
  * `retry` and `cancel` share their shape: one call by id, or every call
  * matching a filter, in batches, with a progress bar on a terminal.
  */
-import { parseArgs } from 'node:util';
 import type { Dispatch } from '../dispatch.js';
 import { type BulkOptions, type BulkResult, cancelCalls, retryCalls } from '../ops.js';
 import type { CallStatus } from '../status.js';
-import { CliError, CONNECTION_OPTIONS, withUsage } from './common.js';
+import { CliError, parseCommandArgs } from './common.js';
 import {
   callIdArg,
   durationFlag,
@@ -27,20 +26,13 @@ export interface BulkVerb {
 const actor = () => `cli:${process.env['USER'] ?? 'unknown'}`;
 
 export async function runBulkCommand(args: string[], usage: string, v: BulkVerb): Promise<number> {
-  const { values, positionals } = withUsage(usage, () =>
-    parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        ...CONNECTION_OPTIONS,
-        status: { type: 'string' },
-        function: { type: 'string' },
-        since: { type: 'string' },
-        reason: { type: 'string' },
-        'batch-size': { type: 'string' },
-      },
-    }),
-  );
+  const { values, positionals } = parseCommandArgs(args, usage, {
+    status: { type: 'string' },
+    function: { type: 'string' },
+    since: { type: 'string' },
+    reason: { type: 'string' },
+    'batch-size': { type: 'string' },
+  });
   noExtraArgs(positionals, 1, usage);
   const filtered =
     values.status !== undefined || values.function !== undefined || values.since !== undefined;

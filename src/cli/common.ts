@@ -1,4 +1,4 @@
-import type { ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { createDispatch, type Dispatch } from '../dispatch.js';
 import { DispatchError, isConnectionError } from '../errors.js';
@@ -35,6 +35,31 @@ export function withUsage<T>(usage: string, parse: () => T): T {
   } catch (err) {
     throw new CliError(`${(err as Error).message}\n\n${usage}`, 2);
   }
+}
+
+type CommandArgsConfig<O> = {
+  args: string[];
+  allowPositionals: true;
+  options: typeof CONNECTION_OPTIONS & O;
+};
+
+/**
+ * Parses a command's arguments: its own options plus the connection flags,
+ * positionals allowed (each command checks their count); a parse error is a
+ * usage error.
+ */
+export function parseCommandArgs<const O extends NonNullable<ParseArgsConfig['options']>>(
+  args: string[],
+  usage: string,
+  options: O,
+): ReturnType<typeof parseArgs<CommandArgsConfig<O>>> {
+  return withUsage(usage, () =>
+    parseArgs<CommandArgsConfig<O>>({
+      args,
+      allowPositionals: true,
+      options: { ...CONNECTION_OPTIONS, ...options },
+    }),
+  );
 }
 
 export function connect(

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { opsQueries, filterParams } from '../../ops.js';
-import { type Command, CONNECTION_OPTIONS, CONNECTION_USAGE, withUsage } from '../common.js';
+import { type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, intFlag, noExtraArgs, statusesFlag, withDispatch } from '../options.js';
 import { formatAge, formatTime, printTable } from '../output.js';
 
@@ -34,20 +33,13 @@ export const callsCommand: Command = {
   summary: 'list calls (filter by status, function, age)',
   usage,
   async run(args) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          ...CONNECTION_OPTIONS,
-          status: { type: 'string' },
-          function: { type: 'string' },
-          since: { type: 'string' },
-          limit: { type: 'string' },
-          json: { type: 'boolean' },
-        },
-      }),
-    );
+    const { values, positionals } = parseCommandArgs(args, usage, {
+      status: { type: 'string' },
+      function: { type: 'string' },
+      since: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+    });
     noExtraArgs(positionals, 0, usage);
     const filter = filterParams({
       status: statusesFlag(values.status),

@@ -1,12 +1,6 @@
-import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import type { Endpoint } from '../../webhook/endpoints.js';
-import {
-  CliError,
-  type Command,
-  CONNECTION_OPTIONS,
-  CONNECTION_USAGE,
-  withUsage,
-} from '../common.js';
+import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { intFlag, withDispatch } from '../options.js';
 import { formatAge, printTable } from '../output.js';
 
@@ -39,7 +33,6 @@ Other options:
 ${CONNECTION_USAGE}`;
 
 const options = {
-  ...CONNECTION_OPTIONS,
   url: { type: 'string' },
   secret: { type: 'string' },
   'retry-policy': { type: 'string' },
@@ -53,7 +46,7 @@ const options = {
   reason: { type: 'string' },
   replay: { type: 'boolean' },
   json: { type: 'boolean' },
-} as const;
+} as const satisfies ParseArgsConfig['options'];
 
 const ACTIONS = ['list', 'add', 'rotate', 'disable', 'enable', 'remove'] as const;
 
@@ -78,9 +71,7 @@ export const endpointsCommand: Command = {
   summary: 'add, list, rotate, disable and enable webhook endpoints',
   usage,
   async run(args) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({ args, options, allowPositionals: true, strict: true }),
-    );
+    const { values, positionals } = parseCommandArgs(args, usage, options);
     const [action = 'list', name, extra] = positionals;
     if (!(ACTIONS as readonly string[]).includes(action)) {
       throw new CliError(`unknown action "${action}": one of ${ACTIONS.join(', ')}\n\n${usage}`, 2);

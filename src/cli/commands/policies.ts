@@ -1,13 +1,6 @@
-import { parseArgs } from 'node:util';
 import { formatCompact } from '../../duration.js';
 import { opsQueries } from '../../ops.js';
-import {
-  CliError,
-  type Command,
-  CONNECTION_OPTIONS,
-  CONNECTION_USAGE,
-  withUsage,
-} from '../common.js';
+import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, intFlag, noExtraArgs, numberFlag, withDispatch } from '../options.js';
 import { printTable } from '../output.js';
 
@@ -47,24 +40,17 @@ export const policiesCommand: Command = {
   summary: 'list retry policies, or set one',
   usage,
   async run(args) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          ...CONNECTION_OPTIONS,
-          json: { type: 'boolean' },
-          delays: { type: 'string' },
-          base: { type: 'string' },
-          factor: { type: 'string' },
-          cap: { type: 'string' },
-          jitter: { type: 'string' },
-          'max-attempts': { type: 'string' },
-          'max-age': { type: 'string' },
-          description: { type: 'string' },
-        },
-      }),
-    );
+    const { values, positionals } = parseCommandArgs(args, usage, {
+      json: { type: 'boolean' },
+      delays: { type: 'string' },
+      base: { type: 'string' },
+      factor: { type: 'string' },
+      cap: { type: 'string' },
+      jitter: { type: 'string' },
+      'max-attempts': { type: 'string' },
+      'max-age': { type: 'string' },
+      description: { type: 'string' },
+    });
     if (positionals.length === 0) {
       const setOnly = [
         'delays',

@@ -1,13 +1,6 @@
-import { parseArgs } from 'node:util';
 import { formatCompact } from '../../duration.js';
 import { pruneCalls } from '../../ops.js';
-import {
-  CliError,
-  type Command,
-  CONNECTION_OPTIONS,
-  CONNECTION_USAGE,
-  withUsage,
-} from '../common.js';
+import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, intFlag, noExtraArgs, withDispatch } from '../options.js';
 
 const usage = `Usage: pgdispatch prune --older-than DURATION [options]
@@ -26,17 +19,10 @@ export const pruneCommand: Command = {
   summary: 'delete finished calls older than a given age',
   usage,
   async run(args) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          ...CONNECTION_OPTIONS,
-          'older-than': { type: 'string' },
-          'batch-size': { type: 'string' },
-        },
-      }),
-    );
+    const { values, positionals } = parseCommandArgs(args, usage, {
+      'older-than': { type: 'string' },
+      'batch-size': { type: 'string' },
+    });
     noExtraArgs(positionals, 0, usage);
     const olderThanMs = durationFlag(values['older-than'], '--older-than');
     if (olderThanMs === undefined) throw new CliError(`--older-than is required\n\n${usage}`, 2);

@@ -1,12 +1,5 @@
-import { parseArgs } from 'node:util';
 import { opsQueries } from '../../ops.js';
-import {
-  CliError,
-  type Command,
-  CONNECTION_OPTIONS,
-  CONNECTION_USAGE,
-  withUsage,
-} from '../common.js';
+import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { callIdArg, noExtraArgs, withDispatch } from '../options.js';
 import { formatAge, formatMs, formatTime, printTable } from '../output.js';
 
@@ -34,13 +27,7 @@ export const showCommand: Command = {
   summary: 'show one call and its timeline',
   usage,
   async run(args) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: { ...CONNECTION_OPTIONS, json: { type: 'boolean' } },
-      }),
-    );
+    const { values, positionals } = parseCommandArgs(args, usage, { json: { type: 'boolean' } });
     noExtraArgs(positionals, 1, usage);
     const id = callIdArg(positionals[0], usage);
     const { call, timeline } = await withDispatch(values, async (d) => {

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { opsQueries } from '../../ops.js';
-import { type Command, CONNECTION_OPTIONS, CONNECTION_USAGE, withUsage } from '../common.js';
+import { type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, noExtraArgs, withDispatch } from '../options.js';
 import { formatMs, printTable } from '../output.js';
 
@@ -30,13 +29,10 @@ export const statsCommand: Command = {
   summary: 'per-function counts by status and latency percentiles',
   usage,
   async run(args) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: { ...CONNECTION_OPTIONS, since: { type: 'string' }, json: { type: 'boolean' } },
-      }),
-    );
+    const { values, positionals } = parseCommandArgs(args, usage, {
+      since: { type: 'string' },
+      json: { type: 'boolean' },
+    });
     noExtraArgs(positionals, 0, usage);
     const since = durationFlag(values.since, '--since');
     const rows = await withDispatch(values, async (d) => {

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { listWorkers } from '../../ops.js';
-import { type Command, CONNECTION_OPTIONS, CONNECTION_USAGE, withUsage } from '../common.js';
+import { type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { noExtraArgs, withDispatch } from '../options.js';
 import { formatAge, formatTime, printTable } from '../output.js';
 
@@ -19,13 +18,7 @@ export const workersCommand: Command = {
   summary: 'list live workers and their heartbeats',
   usage,
   async run(args) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: { ...CONNECTION_OPTIONS, json: { type: 'boolean' } },
-      }),
-    );
+    const { values, positionals } = parseCommandArgs(args, usage, { json: { type: 'boolean' } });
     noExtraArgs(positionals, 0, usage);
     const rows = await withDispatch(values, (d) => listWorkers(d));
     if (values.json) {
