@@ -12,7 +12,7 @@ import { setMaxListeners } from 'node:events';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Queries } from '../db/queries.js';
-import { isConnectionError } from '../errors.js';
+import { isConnectionError, reconnectDelayMs } from '../errors.js';
 import type { Handled } from './task.js';
 
 export interface ClaimedJob {
@@ -63,7 +63,6 @@ interface Buffered {
 }
 
 const LISTEN_CHANNEL = 'jobs:insert';
-const MAX_BACKOFF_MS = 5_000;
 const DUE_MARGIN_MS = 5;
 // Outcomes may wait for their commit up to 4 × concurrency, at least this
 // many: the recorder writes one group at a time, and a draining backlog must
@@ -362,7 +361,7 @@ export class JobLoop {
   /** Logs a failed claim once per outage and retries with backoff. */
   #failed(err: unknown, what: string): void {
     this.#failures++;
-    const delayMs = Math.min(100 * 2 ** this.#failures, MAX_BACKOFF_MS);
+    const delayMs = reconnectDelayMs(this.#failures - 1);
     const fields = { err: (err as Error).message, retryInMs: delayMs };
     if (this.#failures === 1) this.#o.logger.warn(fields, `${what} failed; retrying`);
     else this.#o.logger.debug(fields, `${what} failed again`);
@@ -389,7 +388,7 @@ export class JobLoop {
         { err: err.message },
         'lost the notification connection; polling until it is back',
       );
-      this.#relisten(1);
+      this.#relisten(0);
     };
     const detach = () => {
       client.off('notification', onNotification);
@@ -409,7 +408,7 @@ export class JobLoop {
   }
 
   #relisten(attempt: number): void {
-    const delayMs = Math.min(100 * 2 ** attempt, MAX_BACKOFF_MS);
+    const delayMs = reconnectDelayMs(attempt);
     setTimeout(() => {
       if (this.#stopping) return;
       this.#listening = this.#listen().then(
