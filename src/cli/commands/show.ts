@@ -1,3 +1,4 @@
+import type { HistoryEntry } from '../../db/types.js';
 import { opsQueries } from '../../ops.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { callIdArg, noExtraArgs, withDispatch } from '../options.js';
@@ -12,15 +13,8 @@ Options:
   --json               the call and its timeline as JSON
 ${CONNECTION_USAGE}`;
 
-interface TimelineRow {
-  at: Date;
-  event: string;
-  status: string | null;
-  attempt: number | null;
-  http_status: number | null;
-  duration_ms: number | null;
-  detail: string | null;
-}
+/** A row of the call_history view, as the timeline query selects it. */
+type TimelineRow = Omit<HistoryEntry, 'call_id'>;
 
 export const showCommand: Command = {
   name: 'show',
