@@ -125,11 +125,6 @@ export class JobLoop {
     this.#maxRecording = Math.max(4 * options.concurrency, MIN_RECORDING_WINDOW);
   }
 
-  /** Attempts running now. */
-  get running(): number {
-    return this.#running.size;
-  }
-
   /** Listens, starts polling and claims the first batch. Throws if the database is unreachable. */
   async start(): Promise<void> {
     await this.#listen();
