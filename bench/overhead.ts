@@ -15,6 +15,7 @@ import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeWorkerUtils, run } from 'graphile-worker';
+import pg from 'pg';
 import pino from 'pino';
 import { Databases } from './db.js';
 import { pgd, ROOT } from './lib.js';
@@ -82,7 +83,21 @@ async function pgdispatchSide(url: string) {
 }
 
 async function graphileSide(url: string) {
-  const utils = await makeWorkerUtils({ connectionString: url });
+  // Our pool, not one graphile-worker makes: it ends its own without waiting
+  // and unhooks their error handlers first, so dropping the database right
+  // after would crash this process with an unhandled 'error' event.
+  const pgPool = new pg.Pool({ connectionString: url, max: 20 });
+  pgPool.on('error', () => {});
+  pgPool.on('connect', (client) => client.on('error', () => {}));
+  try {
+    return await graphileRun(url, pgPool);
+  } finally {
+    await pgPool.end();
+  }
+}
+
+async function graphileRun(url: string, pgPool: pg.Pool) {
+  const utils = await makeWorkerUtils({ pgPool });
   for (let i = 0; i < CALLS; i += BATCH) {
     await utils.addJobs(
       Array.from({ length: Math.min(BATCH, CALLS - i) }, (_, k) => ({
@@ -95,9 +110,8 @@ async function graphileSide(url: string) {
   const log = logTo('graphile-worker');
   const result = await measure(url, 'overhead_gw_noop', async () => {
     const runner = await run({
-      connectionString: url,
+      pgPool,
       concurrency: CONCURRENCY,
-      maxPoolSize: 20,
       noHandleSignals: true,
       taskList: { overhead_gw_noop: async () => undefined },
       // Its default logger writes a line per job to the console; to the same kind of file here.
@@ -112,7 +126,10 @@ async function graphileSide(url: string) {
         },
       },
     });
-    return () => runner.stop();
+    return async () => {
+      await runner.stop();
+      await runner.promise;
+    };
   });
   return result;
 }
