@@ -8,21 +8,21 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Queries } from '../db/queries.js';
 import { isConnectionError, retryWhileUnreachable } from '../errors.js';
-import type { AttemptStatus, CallStatus } from '../status.js';
+import { type AttemptStatus, type CallStatus, isRetryable } from '../status.js';
 
+/** One finished attempt, as record_outcomes reads it (migrations/0006). */
 export interface AttemptOutcome {
   job_id: string;
   call_id: string;
   attempt: number;
-  started_at: string;
-  finished_at: string;
+  /** Epoch milliseconds; the attempt ended `duration_ms` later. */
+  started_ms: number;
   duration_ms: number;
   status: AttemptStatus;
   http_status: number | null;
   error: string | null;
   response: unknown;
   output: unknown;
-  worker: string;
   retry_after_ms: number | null;
 }
 
@@ -50,6 +50,7 @@ export interface RecorderOptions {
 
 export class Recorder {
   readonly #pool: pg.Pool;
+  readonly #workerId: string;
   readonly #queries: Queries;
   readonly #logger: Logger;
   readonly #maxBatch: number;
@@ -57,8 +58,16 @@ export class Recorder {
   #queue: Pending[] = [];
   #running: Promise<void> | null = null;
 
-  constructor(pool: pg.Pool, queries: Queries, logger: Logger, options: RecorderOptions = {}) {
+  /** Records the attempts of worker `workerId`. */
+  constructor(
+    pool: pg.Pool,
+    queries: Queries,
+    logger: Logger,
+    workerId: string,
+    options: RecorderOptions = {},
+  ) {
     this.#pool = pool;
+    this.#workerId = workerId;
     this.#queries = queries;
     this.#logger = logger;
     this.#maxBatch = options.maxBatch ?? 200;
@@ -105,14 +114,17 @@ export class Recorder {
     }
   }
 
-  /** One statement; retried with backoff while the database is unreachable. */
+  /**
+   * One statement; retried with backoff while the database is unreachable.
+   * Returns only the results a worker cannot foresee (see `settle`).
+   */
   async #write(outcomes: AttemptOutcome[]): Promise<RecordResult[]> {
     return retryWhileUnreachable(
       async () =>
         (
           await this.#pool.query<RecordResult>({
-            ...this.#queries.recordAttempts,
-            values: [JSON.stringify(outcomes)],
+            ...this.#queries.recordOutcomes,
+            values: [this.#workerId, JSON.stringify(outcomes)],
           })
         ).rows,
       Date.now() + this.#retryForMs,
@@ -125,11 +137,26 @@ export class Recorder {
   }
 }
 
+/**
+ * record_outcomes returns a row for every retryable outcome and for the
+ * unexpected final ones (already recorded, call cancelled meanwhile); any
+ * other final outcome was recorded and its call succeeded (ok) or failed.
+ */
 function settle(batch: Pending[], results: RecordResult[]): void {
-  const byKey = new Map(results.map((r) => [`${r.call_id}:${r.attempt}`, r]));
+  const byKey =
+    results.length === 0 ? null : new Map(results.map((r) => [`${r.call_id}:${r.attempt}`, r]));
   for (const p of batch) {
-    const r = byKey.get(`${p.outcome.call_id}:${p.outcome.attempt}`);
+    const o = p.outcome;
+    const r = byKey?.get(`${o.call_id}:${o.attempt}`);
     if (r) p.resolve(r);
-    else p.reject(new Error(`no result recorded for call ${p.outcome.call_id}`));
+    else if (isRetryable(o.status)) p.reject(new Error(`no result recorded for call ${o.call_id}`));
+    else
+      p.resolve({
+        call_id: o.call_id,
+        attempt: o.attempt,
+        call_status: o.status === 'ok' ? 'succeeded' : 'failed',
+        next_attempt_at: null,
+        recorded: true,
+      });
   }
 }

@@ -85,13 +85,12 @@ export async function startWorker(
       values: [JSON.stringify([job]), workerId],
     });
   };
-  const recorder = new Recorder(dispatch.pool, dispatch.queries, logger);
+  const recorder = new Recorder(dispatch.pool, dispatch.queries, logger, workerId);
   const metrics = new Metrics(dispatch, logger);
   let loop: JobLoop | undefined;
   const env = {
     recorder,
     logger: dispatch.logger,
-    workerId: () => workerId,
     release: async (job: { job_id: string; call_id: string; attempt: number }) => {
       await dispatch.pool.query({
         ...dispatch.queries.releaseJobs,

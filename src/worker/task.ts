@@ -18,8 +18,6 @@ export interface JobPayload {
 export interface TaskEnv {
   recorder: Recorder;
   logger: Logger;
-  /** The worker id: what its jobs are locked by. */
-  workerId: () => string;
   /** Called when shutdown aborted an attempt: give the job back unrecorded. */
   release: (job: { job_id: string; call_id: string; attempt: number }) => Promise<void>;
   /** Called when the handler snoozed: put the job back for later, unrecorded. */
@@ -47,47 +45,8 @@ export type Handled = { recorded: Promise<void> } | undefined;
 export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
   return async (job: ClaimedJob, shutdown: AbortSignal): Promise<Handled> => {
     const payload = parsePayload(job.payload);
-    const callId = String(payload.id);
-    const jobId = job.id;
-    // Built on first use: most handlers never log, and a child logger per
-    // attempt is measurable at thousands of attempts per second.
-    let childLogger: Logger | undefined;
-    const logger = () =>
-      (childLogger ??= env.logger.child({ function: fn.name, callId, attempt: payload.attempt }));
-    // One signal for both causes (timeout, shutdown), created only when the
-    // handler reads ctx.signal, and only then listening to the worker's
-    // shutdown: an AbortController and a listener on a signal every attempt
-    // shares are measurable at thousands of attempts per second, and many
-    // handlers never look.
-    let controller: AbortController | undefined;
-    let timeoutError: Error | undefined;
-    const onShutdown = () => controller?.abort(shutdown.reason);
-    const signal = () => {
-      if (!controller) {
-        controller = new AbortController();
-        if (timeoutError) controller.abort(timeoutError);
-        else if (shutdown.aborted) controller.abort(shutdown.reason);
-        else shutdown.addEventListener('abort', onShutdown, { once: true });
-      }
-      return controller.signal;
-    };
-    let report: { httpStatus?: number; response?: unknown } = {};
-    const ctx: CallContext = {
-      callId,
-      attempt: payload.attempt,
-      functionName: fn.name,
-      get signal() {
-        return signal();
-      },
-      get logger() {
-        return logger();
-      },
-      report(details) {
-        report = { ...report, ...details };
-      },
-    };
-
-    const startedAt = new Date();
+    const ctx = new AttemptContext(fn.name, String(payload.id), payload.attempt, env.logger, shutdown);
+    const startedMs = Date.now();
     const t0 = performance.now();
     let status: AttemptStatus = 'ok';
     let output: unknown = null;
@@ -102,8 +61,7 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
         timer = setTimeout(() => {
           const err = new Error(`attempt timed out after ${fn.options.timeoutMs} ms`);
           err.name = 'TimeoutError';
-          timeoutError = err;
-          controller?.abort(err);
+          ctx.timedOut(err);
           reject(err);
         }, fn.options.timeoutMs);
         try {
@@ -113,45 +71,41 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
         }
       });
     } catch (err) {
-      if (shutdown.aborted && !timeoutError) {
+      if (shutdown.aborted && !ctx.timeoutError) {
         // The worker is shutting down and its grace period is over: this
         // attempt did not finish, so give the job back to run again now.
-        await env.release({ job_id: jobId, call_id: callId, attempt: payload.attempt });
-        logger().warn(
-          `${fn.name} #${callId} attempt ${payload.attempt} released: worker shutting down`,
+        await env.release({ job_id: job.id, call_id: ctx.callId, attempt: ctx.attempt });
+        ctx.logger.warn(
+          `${fn.name} #${ctx.callId} attempt ${ctx.attempt} released: worker shutting down`,
         );
         return;
       }
       if (err instanceof SnoozeError) {
-        await env.snooze({ job_id: jobId, delay_ms: err.delayMs });
-        logger().debug(`${fn.name} #${callId} attempt ${payload.attempt} snoozed: ${err.message}`);
+        await env.snooze({ job_id: job.id, delay_ms: err.delayMs });
+        ctx.logger.debug(`${fn.name} #${ctx.callId} attempt ${ctx.attempt} snoozed: ${err.message}`);
         return;
       }
       const c = classifyError(err, fn.options.retryUnknownErrors);
       status = c.status;
       error = truncate(c.message);
       if (c.retryAfterMs !== undefined) retryAfterMs = c.retryAfterMs;
-      if (c.httpStatus !== undefined && report.httpStatus === undefined)
-        report.httpStatus = c.httpStatus;
+      if (c.httpStatus !== undefined) ctx.reported.httpStatus ??= c.httpStatus;
     } finally {
       clearTimeout(timer);
-      if (controller) shutdown.removeEventListener('abort', onShutdown);
+      ctx.done();
     }
-    const durationMs = performance.now() - t0;
 
     const outcome: AttemptOutcome = {
-      job_id: jobId,
-      call_id: callId,
-      attempt: payload.attempt,
-      started_at: startedAt.toISOString(),
-      finished_at: new Date(startedAt.getTime() + durationMs).toISOString(),
-      duration_ms: Math.round(durationMs * 1000) / 1000,
+      job_id: job.id,
+      call_id: ctx.callId,
+      attempt: ctx.attempt,
+      started_ms: startedMs,
+      duration_ms: Math.round((performance.now() - t0) * 1000) / 1000,
       status,
-      http_status: report.httpStatus ?? null,
+      http_status: ctx.reported.httpStatus ?? null,
       error,
-      response: report.response ?? null,
+      response: ctx.reported.response ?? null,
       output: status === 'ok' ? storable(output) : null,
-      worker: env.workerId(),
       retry_after_ms: retryAfterMs,
     };
     const recorded = env.recorder.record(outcome).then((result) => {
@@ -160,6 +114,73 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
     });
     return { recorded };
   };
+}
+
+/**
+ * What a handler gets. The child logger and the abort signal are built on
+ * first use: most handlers look at neither, and a child logger, an
+ * AbortController and a listener on the worker's shutdown signal per attempt
+ * are measurable at thousands of attempts per second.
+ */
+class AttemptContext implements CallContext {
+  reported: { httpStatus?: number; response?: unknown } = {};
+  /** Set when the deadline passed: the signal aborts with it. */
+  timeoutError: Error | undefined;
+  readonly #rootLogger: Logger;
+  readonly #shutdown: AbortSignal;
+  #logger: Logger | undefined;
+  #controller: AbortController | undefined;
+  #onShutdown: (() => void) | undefined;
+
+  constructor(
+    readonly functionName: string,
+    readonly callId: string,
+    readonly attempt: number,
+    rootLogger: Logger,
+    shutdown: AbortSignal,
+  ) {
+    this.#rootLogger = rootLogger;
+    this.#shutdown = shutdown;
+  }
+
+  get logger(): Logger {
+    this.#logger ??= this.#rootLogger.child({
+      function: this.functionName,
+      callId: this.callId,
+      attempt: this.attempt,
+    });
+    return this.#logger;
+  }
+
+  /** Aborts on the attempt's timeout or when a stopping worker's grace period is over. */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      const controller = new AbortController();
+      this.#controller = controller;
+      const shutdown = this.#shutdown;
+      if (this.timeoutError) controller.abort(this.timeoutError);
+      else if (shutdown.aborted) controller.abort(shutdown.reason);
+      else {
+        this.#onShutdown = () => controller.abort(shutdown.reason);
+        shutdown.addEventListener('abort', this.#onShutdown, { once: true });
+      }
+    }
+    return this.#controller.signal;
+  }
+
+  report(details: { httpStatus?: number; response?: unknown }): void {
+    this.reported = { ...this.reported, ...details };
+  }
+
+  timedOut(err: Error): void {
+    this.timeoutError = err;
+    this.#controller?.abort(err);
+  }
+
+  /** The attempt is over: stop listening to the worker's shutdown. */
+  done(): void {
+    if (this.#onShutdown) this.#shutdown.removeEventListener('abort', this.#onShutdown);
+  }
 }
 
 function parsePayload(raw: unknown): JobPayload {
