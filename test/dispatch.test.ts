@@ -143,6 +143,48 @@ describe('dispatch from SQL', () => {
     });
   });
 
+  it('writes the job graphile_worker.add_job would, with its notification, task row included', async () => {
+    // A function no job has named yet: its graphile-worker task row does not exist.
+    await db.pool.query(
+      `insert into pgdispatch.functions (name, retry_policy) values ('fresh_fn', 'default')`,
+    );
+    expect(await count(`select 1 from graphile_worker._private_tasks where identifier = 'fresh_fn'`)).toBe(0);
+    const listener = await db.pool.connect();
+    const notes: string[] = [];
+    listener.on('notification', (n) => notes.push(n.payload ?? ''));
+    await listener.query('listen "jobs:insert"');
+    try {
+      const runAt = '2030-01-01T00:00:00Z';
+      const { rows } = await db.pool.query(
+        `select pgdispatch.dispatch('fresh_fn', '{"n": 1}', jsonb_build_object('run_at', $1::text, 'priority', 2)) as id`,
+        [runAt],
+      );
+      await eventually(async () => notes.length === 1);
+      expect(JSON.parse(notes[0]!)).toMatchObject({ count: 1 });
+      const gw = await db.pool.query(
+        `select (graphile_worker.add_job('fresh_fn', '{"n": 1}', run_at => $1::timestamptz,
+                                          max_attempts => 100, priority => 2)).id`,
+        [runAt],
+      );
+      const columns = `task_id, job_queue_id, run_at, attempts, max_attempts, priority, key,
+                       locked_at, locked_by, revision, flags, is_available, last_error`;
+      const ours = await db.pool.query(
+        `select ${columns} from graphile_worker._private_jobs
+          where id = (select job_id from pgdispatch.calls where id = $1)`,
+        [rows[0].id],
+      );
+      const theirs = await db.pool.query(
+        `select ${columns} from graphile_worker._private_jobs where id = $1`,
+        [gw.rows[0].id],
+      );
+      expect(ours.rows[0]).toEqual(theirs.rows[0]);
+      expect(ours.rows[0].task_id).toBeTypeOf('number');
+    } finally {
+      await listener.query('unlisten *');
+      listener.release();
+    }
+  });
+
   it('rejects an unknown function with a clear error and writes nothing', async () => {
     const before = await count('select 1 from pgdispatch.calls');
     await expect(db.pool.query(`select pgdispatch.dispatch('nope', '{}')`)).rejects.toMatchObject({
