@@ -10,7 +10,16 @@
 create function :"schema".record_outcomes(worker text, outcomes jsonb)
 returns table (call_id bigint, attempt integer, call_status text, next_attempt_at timestamptz,
                recorded boolean)
-language plpgsql as $$
+language plpgsql
+-- Each outcome finds its job and its call through their primary keys, named
+-- in the index conditions (`= any(...)`). Joined to the batch alone, the
+-- planner read both tables whole, by a sequential scan while they looked
+-- small (a queue table is analyzed empty; calls grows from nothing) and, in
+-- the generic plan a session settles on, by a full scan of the calls
+-- primary key: every recording read every call there is.
+set enable_seqscan = off
+set jit = off
+as $$
 declare
   r record;
   c :"schema".calls;
@@ -22,7 +31,8 @@ declare
   v_reason text;
   v_delay interval;
 begin
-  -- Final outcomes in one set-based statement, as in record_attempts.
+  -- Final outcomes in one set-based statement, as in record_attempts; the
+  -- update returns what the attempt row needs, so nothing joins back.
   return query
   with o as (
     select x.job_id, x.call_id, x.attempt, to_timestamp(x.started_ms / 1000) as started_at,
@@ -34,7 +44,7 @@ begin
         response jsonb, output jsonb)
      where not :"schema".is_retryable(x.status)
   ), done as (
-    delete from graphile_worker._private_jobs j using o where j.id = o.job_id
+    delete from graphile_worker._private_jobs j where j.id = any(array(select o.job_id from o))
   ), updated as (
     update :"schema".calls cl set
       status = case when cl.status = 'cancelled' then 'cancelled'
@@ -46,19 +56,25 @@ begin
       last_error = case when o.status = 'ok' then cl.last_error else o.error end,
       output = case when o.status = 'ok' then o.output else cl.output end
     from o
-    where cl.id = o.call_id and cl.attempts < o.attempt
-    returning cl.id, cl.status
+    where cl.id = any(array(select o.call_id from o))
+      and cl.id = o.call_id and cl.attempts < o.attempt
+    returning cl.id, cl.status as call_status, o.attempt, o.started_at, o.finished_at,
+              o.duration_ms, o.status, o.http_status, o.error, o.response
   ), inserted as (
     insert into :"schema".attempts (call_id, attempt, started_at, finished_at, duration_ms, status,
                                     http_status, error, response, worker)
-    select o.call_id, o.attempt, o.started_at, o.finished_at, o.duration_ms, o.status,
-           o.http_status, o.error, o.response, worker
-      from o join updated u on u.id = o.call_id
+    select u.id, u.attempt, u.started_at, u.finished_at, u.duration_ms, u.status,
+           u.http_status, u.error, u.response, worker
+      from updated u
   )
-  select o.call_id, o.attempt, u.status, null::timestamptz, u.id is not null
-    from o left join updated u on u.id = o.call_id
-   where u.id is null
-      or u.status is distinct from case when o.status = 'ok' then 'succeeded' else 'failed' end;
+  -- Already recorded (by a worker that took the call over)...
+  select o.call_id, o.attempt, null::text, null::timestamptz, false
+    from o where not exists (select from updated u where u.id = o.call_id)
+  union all
+  -- ...or recorded, but the call was cancelled meanwhile.
+  select u.id, u.attempt, u.call_status, null::timestamptz, true
+    from updated u
+   where u.call_status <> case when u.status = 'ok' then 'succeeded' else 'failed' end;
 
   -- Retryable outcomes, one by one: each reads its policy and may add a job.
   for r in
