@@ -131,6 +131,7 @@ class AttemptContext implements CallContext {
   #logger: Logger | undefined;
   #controller: AbortController | undefined;
   #onShutdown: (() => void) | undefined;
+  #over = false;
 
   constructor(
     readonly functionName: string,
@@ -160,7 +161,8 @@ class AttemptContext implements CallContext {
       const shutdown = this.#shutdown;
       if (this.timeoutError) controller.abort(this.timeoutError);
       else if (shutdown.aborted) controller.abort(shutdown.reason);
-      else {
+      else if (!this.#over) {
+        // Not after the attempt is over: nothing would remove the listener.
         this.#onShutdown = () => controller.abort(shutdown.reason);
         shutdown.addEventListener('abort', this.#onShutdown, { once: true });
       }
@@ -179,6 +181,7 @@ class AttemptContext implements CallContext {
 
   /** The attempt is over: stop listening to the worker's shutdown. */
   done(): void {
+    this.#over = true;
     if (this.#onShutdown) this.#shutdown.removeEventListener('abort', this.#onShutdown);
   }
 }
