@@ -124,6 +124,43 @@ describe('record_outcomes', () => {
   });
 });
 
+describe('record_outcomes at scale', () => {
+  it('reaches jobs and calls by primary key in custom and generic plans alike', async () => {
+    // History a scan would have to read: finished calls the batch never touches.
+    await fn.dispatchMany(Array.from({ length: 2_000 }, (_, i) => ({ i })));
+    await db.pool.query(`delete from graphile_worker._private_jobs j using pgdispatch.calls c
+                          where c.job_id = j.id and c.status = 'pending'`);
+    await db.pool.query('analyze');
+    const client = await db.pool.connect();
+    const plans: string[] = [];
+    client.on('notice', (n) => plans.push(n.message ?? ''));
+    try {
+      await client.query("load 'auto_explain'");
+      await client.query(`set auto_explain.log_min_duration = 0;
+                          set auto_explain.log_nested_statements = on;
+                          set client_min_messages = log`);
+      // A session plans the statement afresh five times, then settles on a generic plan.
+      for (let i = 0; i < 8; i++) {
+        const [call] = await running(1);
+        await client.query({
+          ...dispatch.queries.recordOutcomes,
+          values: ['w-plan', JSON.stringify([outcome(call!, 'ok')])],
+        });
+      }
+      await client.query('set client_min_messages = notice');
+    } finally {
+      client.release(true);
+    }
+    const recordings = plans.filter((p) => p.includes('Update on calls'));
+    expect(recordings).toHaveLength(8);
+    for (const plan of recordings) {
+      expect(plan).toMatch(/Index Scan using \w+ on _private_jobs[^\n]*\n(?:[^\n]*\n)*?\s+Index Cond: \(id = ANY/);
+      expect(plan).toMatch(/Index Scan using calls_pkey on calls[^\n]*\n(?:[^\n]*\n)*?\s+Index Cond: \(id = ANY/);
+      expect(plan).not.toMatch(/Seq Scan on (calls|_private_jobs)/);
+    }
+  });
+});
+
 describe('record_attempts (workers of 0.1.0)', () => {
   it('records through record_outcomes and returns a row per outcome', async () => {
     const [ok, temporary] = await running(2);
