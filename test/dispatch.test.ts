@@ -148,7 +148,9 @@ describe('dispatch from SQL', () => {
     await db.pool.query(
       `insert into pgdispatch.functions (name, retry_policy) values ('fresh_fn', 'default')`,
     );
-    expect(await count(`select 1 from graphile_worker._private_tasks where identifier = 'fresh_fn'`)).toBe(0);
+    expect(
+      await count(`select 1 from graphile_worker._private_tasks where identifier = 'fresh_fn'`),
+    ).toBe(0);
     const listener = await db.pool.connect();
     const notes: string[] = [];
     listener.on('notification', (n) => notes.push(n.payload ?? ''));

@@ -92,7 +92,12 @@ describe('default logger', () => {
         });
         child.on('exit', () => reject(new Error(`exited early; output: ${out}`)));
       });
-      expect(out.trim().split('\n').map((l) => JSON.parse(l).n)).toEqual([1, 2, 3]);
+      expect(
+        out
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l).n),
+      ).toEqual([1, 2, 3]);
     } finally {
       child.kill('SIGKILL');
     }

@@ -76,13 +76,20 @@ describe('record_outcomes', () => {
         [temporary!.call_id, 'retrying', true],
       ].sort(),
     );
-    expect(rows.find((r) => r.call_id === temporary!.call_id)?.next_attempt_at).toBeInstanceOf(Date);
+    expect(rows.find((r) => r.call_id === temporary!.call_id)?.next_attempt_at).toBeInstanceOf(
+      Date,
+    );
 
     const calls = await db.pool.query(
       `select id::text, status from pgdispatch.calls where id = any($1::bigint[]) order by id`,
       [[ok, permanent, temporary, cancelled].map((c) => c!.call_id)],
     );
-    expect(calls.rows.map((r) => r.status)).toEqual(['succeeded', 'failed', 'retrying', 'cancelled']);
+    expect(calls.rows.map((r) => r.status)).toEqual([
+      'succeeded',
+      'failed',
+      'retrying',
+      'cancelled',
+    ]);
     const attempts = await db.pool.query(
       `select call_id::text, worker, status, duration_ms, started_at, finished_at
          from pgdispatch.attempts where call_id = any($1::bigint[]) order by call_id`,
@@ -114,7 +121,13 @@ describe('record_outcomes', () => {
     expect(await recordOutcomes('w-a', [outcome(call!, 'ok')])).toEqual([]);
     const again = await recordOutcomes('w-b', [outcome(call!, 'permanent_error')]);
     expect(again).toEqual([
-      { call_id: call!.call_id, attempt: 1, call_status: null, next_attempt_at: null, recorded: false },
+      {
+        call_id: call!.call_id,
+        attempt: 1,
+        call_status: null,
+        next_attempt_at: null,
+        recorded: false,
+      },
     ]);
     const { rows } = await db.pool.query(
       'select status, worker from pgdispatch.attempts where call_id = $1',
@@ -154,8 +167,12 @@ describe('record_outcomes at scale', () => {
     const recordings = plans.filter((p) => p.includes('Update on calls'));
     expect(recordings).toHaveLength(8);
     for (const plan of recordings) {
-      expect(plan).toMatch(/Index Scan using \w+ on _private_jobs[^\n]*\n(?:[^\n]*\n)*?\s+Index Cond: \(id = ANY/);
-      expect(plan).toMatch(/Index Scan using calls_pkey on calls[^\n]*\n(?:[^\n]*\n)*?\s+Index Cond: \(id = ANY/);
+      expect(plan).toMatch(
+        /Index Scan using \w+ on _private_jobs[^\n]*\n(?:[^\n]*\n)*?\s+Index Cond: \(id = ANY/,
+      );
+      expect(plan).toMatch(
+        /Index Scan using calls_pkey on calls[^\n]*\n(?:[^\n]*\n)*?\s+Index Cond: \(id = ANY/,
+      );
       expect(plan).not.toMatch(/Seq Scan on (calls|_private_jobs)/);
     }
   });

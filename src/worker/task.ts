@@ -45,7 +45,13 @@ export type Handled = { recorded: Promise<void> } | undefined;
 export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
   return async (job: ClaimedJob, shutdown: AbortSignal): Promise<Handled> => {
     const payload = parsePayload(job.payload);
-    const ctx = new AttemptContext(fn.name, String(payload.id), payload.attempt, env.logger, shutdown);
+    const ctx = new AttemptContext(
+      fn.name,
+      String(payload.id),
+      payload.attempt,
+      env.logger,
+      shutdown,
+    );
     const startedMs = Date.now();
     const t0 = performance.now();
     let status: AttemptStatus = 'ok';
@@ -82,7 +88,9 @@ export function makeAttempt(fn: RegisteredFunction, env: TaskEnv): Attempt {
       }
       if (err instanceof SnoozeError) {
         await env.snooze({ job_id: job.id, delay_ms: err.delayMs });
-        ctx.logger.debug(`${fn.name} #${ctx.callId} attempt ${ctx.attempt} snoozed: ${err.message}`);
+        ctx.logger.debug(
+          `${fn.name} #${ctx.callId} attempt ${ctx.attempt} snoozed: ${err.message}`,
+        );
         return;
       }
       const c = classifyError(err, fn.options.retryUnknownErrors);
