@@ -79,6 +79,23 @@ describe('record_outcomes', () => {
     expect(rows.find((r) => r.call_id === temporary!.call_id)?.next_attempt_at).toBeInstanceOf(
       Date,
     );
+    // The retry's job: the next attempt's payload, due when the call says, the function's task.
+    const next = await db.pool.query(
+      `select j.payload, j.run_at, c.next_attempt_at, t.identifier
+         from pgdispatch.calls c
+         join graphile_worker._private_jobs j on j.id = c.job_id
+         join graphile_worker._private_tasks t on t.id = j.task_id
+        where c.id = $1`,
+      [temporary!.call_id],
+    );
+    expect(next.rows).toHaveLength(1);
+    expect(next.rows[0].payload).toEqual({
+      id: Number(temporary!.call_id),
+      attempt: 2,
+      input: { i: 2 },
+    });
+    expect(next.rows[0].run_at).toEqual(next.rows[0].next_attempt_at);
+    expect(next.rows[0].identifier).toBe('record_fn');
 
     const calls = await db.pool.query(
       `select id::text, status from pgdispatch.calls where id = any($1::bigint[]) order by id`,

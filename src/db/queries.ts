@@ -19,7 +19,7 @@ export function buildQueries(schema: string) {
   return {
     dispatch: q('dispatch', `select ${s}.dispatch($1, $2::jsonb, $3::jsonb) as id`),
     dispatchMany: q('dispatch_many', `select ${s}.dispatch_many($1, $2::jsonb, $3::jsonb) as id`),
-    // Only the unusual outcomes come back (see migrations/0006_record_outcomes.sql).
+    // Only the unusual outcomes come back (see migrations/0007_record_outcomes.sql).
     recordOutcomes: q('record_outcomes', `select * from ${s}.record_outcomes($1, $2::jsonb)`),
     // The worker's claim (see migrations/0005_claim.sql): ($4, $5) is where
     // the scan starts, (-32768, -infinity) for the start of the queue.

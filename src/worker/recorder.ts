@@ -10,7 +10,7 @@ import type { Queries } from '../db/queries.js';
 import { isConnectionError, retryWhileUnreachable } from '../errors.js';
 import { type AttemptStatus, type CallStatus, isRetryable } from '../status.js';
 
-/** One finished attempt, as record_outcomes reads it (migrations/0006). */
+/** One finished attempt, as record_outcomes reads it (migrations/0007). */
 export interface AttemptOutcome {
   job_id: string;
   call_id: string;

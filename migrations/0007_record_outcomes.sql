@@ -6,7 +6,8 @@
 -- worker is told only of calls cancelled meanwhile, of attempts already
 -- recorded, and of every retryable outcome (its call's status and next
 -- attempt depend on the policy). Parsing a row per outcome was a measurable
--- share of a worker's CPU at thousands of attempts per second.
+-- share of a worker's CPU at thousands of attempts per second. A retry's
+-- job is added by insert_job (0006), as a dispatch's first one is.
 create function :"schema".record_outcomes(worker text, outcomes jsonb)
 returns table (call_id bigint, attempt integer, call_status text, next_attempt_at timestamptz,
                recorded boolean)
@@ -123,10 +124,10 @@ begin
           v_next := null;
         else
           v_status := 'retrying';
-          select j.id into v_job from graphile_worker.add_job(
-            c.function,
-            json_build_object('id', c.id, 'attempt', r.attempt + 1, 'input', c.input),
-            run_at => v_next, max_attempts => :"schema".job_max_attempts(), priority => c.priority) j;
+          -- The next attempt's job, as dispatch adds the first (0006).
+          v_job := :"schema".insert_job(
+            c.function, json_build_object('id', c.id, 'attempt', r.attempt + 1, 'input', c.input),
+            v_next, c.priority);
         end if;
       end if;
     end if;
