@@ -58,7 +58,7 @@ export async function migrate(pool: Pool, schema: string, logger: Logger): Promi
     try {
       // Loaded here so commands that never migrate don't pay for graphile-worker's import.
       const { runMigrations } = await import('graphile-worker');
-      const { toGraphileLogger } = await import('../worker/graphile-logger.js');
+      const { toGraphileLogger } = await import('./graphile-logger.js');
       await runMigrations({ pgPool: pool, logger: toGraphileLogger(logger) });
       const s = quoteIdent(schema);
       await client.query(`create schema if not exists ${s}`);
