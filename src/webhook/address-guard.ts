@@ -12,6 +12,7 @@ import {
   type AddressKind,
   type Cidr,
   classifyBytes,
+  type IpBytes,
   inCidr,
   parseCidr,
   parseIp,
@@ -155,8 +156,15 @@ export class AddressGuard {
 
   /** Why `address` is refused for `host`, or undefined when it is allowed. */
   refusal(address: string, host = address): AddressRefusedError | undefined {
+    return this.#refusal(address, parseIp(address), host);
+  }
+
+  #refusal(
+    address: string,
+    parsed: IpBytes | undefined,
+    host: string,
+  ): AddressRefusedError | undefined {
     if (this.isHostAllowed(host)) return undefined;
-    const parsed = parseIp(address);
     const kind = parsed ? classifyBytes(parsed) : 'invalid';
     if (kind === 'public') return undefined;
     if (parsed && this.#cidrs.some((c) => inCidr(unmapV4(parsed), c))) return undefined;
@@ -185,7 +193,8 @@ export class AddressGuard {
   checkUrl(input: string | URL): URL {
     let url: URL;
     try {
-      url = new URL(input);
+      // A URL object is checked as it is: the caller parsed it already.
+      url = typeof input === 'string' ? new URL(input) : input;
     } catch {
       throw this.#urlRefused(String(input), 'is not a valid URL', '');
     }
@@ -204,7 +213,11 @@ export class AddressGuard {
     }
     const host = normalizeHost(url.hostname);
     if (host === '') throw this.#urlRefused(url.href, 'has no host', host);
-    if (parseIp(host)) this.checkAddress(host, host);
+    const ip = parseIp(host);
+    if (ip) {
+      const refusal = this.#refusal(host, ip, host);
+      if (refusal) throw refusal;
+    }
     return url;
   }
 

@@ -33,8 +33,20 @@ export function parseIp(input: string): IpBytes | undefined {
   return undefined;
 }
 
+// Only for text isIPv4 accepted: four decimal parts of 0-255.
 function parseV4(text: string): IpBytes {
-  return Uint8Array.from(text.split('.').map(Number));
+  const bytes = new Uint8Array(4);
+  let part = 0;
+  let value = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      bytes[part++] = value;
+      value = 0;
+    } else value = value * 10 + (c - 48);
+  }
+  bytes[part] = value;
+  return bytes;
 }
 
 function parseV6(text: string): IpBytes {
