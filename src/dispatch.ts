@@ -340,6 +340,8 @@ export class Dispatch {
   async worker(options: WorkerOptions = {}): Promise<WorkerHandle> {
     // Loaded on demand: an application that only dispatches never imports graphile-worker.
     const { startWorker } = await import('./worker/runner.js');
+    // The HTTP client too, now rather than in the first webhook's attempt.
+    await this.#webhook.sender();
     return startWorker(this, options);
   }
 

@@ -3,12 +3,13 @@
  * an endpoint row), signs with the Standard Webhooks scheme, sends through
  * the guarded undici sender and turns the result into an attempt outcome.
  */
+import { abortSourceOf } from '../abort.js';
 import type { CallContext, Handler } from '../dispatch.js';
 import { DispatchError } from '../errors.js';
 import { OutcomeError, SnoozeError } from '../status.js';
-import type { AddressGuardOptions } from './address-guard.js';
+import { AddressGuard, type AddressGuardOptions } from './address-guard.js';
 import type { Endpoint, Endpoints } from './endpoints.js';
-import type { SendTimeouts, WebhookSender } from './send.js';
+import type { SendRequest, SendTimeouts, WebhookSender } from './send.js';
 import { signWebhook } from './sign.js';
 
 /** Options of the built-in `webhook` function, on `createDispatch({ webhook })`. */
@@ -53,25 +54,26 @@ export interface WebhookOutput {
 
 /** Validates an input at dispatch time, so a malformed call is refused before it exists. */
 export function validateWebhookInput(input: unknown): void {
-  const i = input as Partial<WebhookInput> | null;
-  const problem = webhookInputProblem(i);
-  if (problem) throw new DispatchError('INVALID_INPUT', `webhook: ${problem}`);
+  const checked = checkWebhookInput(input as Partial<WebhookInput> | null);
+  if (typeof checked === 'string') throw new DispatchError('INVALID_INPUT', `webhook: ${checked}`);
 }
 
-function webhookInputProblem(i: Partial<WebhookInput> | null): string | undefined {
+/** What is wrong with an input, or else its parsed url (undefined when it names an endpoint). */
+function checkWebhookInput(i: Partial<WebhookInput> | null): string | URL | undefined {
   if (!i || typeof i !== 'object')
     return 'input must be an object { url | endpoint, body, headers? }';
   if ((i.url === undefined) === (i.endpoint === undefined))
     return 'give exactly one of url and endpoint';
+  let url: URL | undefined;
   if (i.url !== undefined) {
     if (typeof i.url !== 'string') return 'url must be a string';
-    let u: URL;
     try {
-      u = new URL(i.url);
+      url = new URL(i.url);
     } catch {
       return `invalid url ${JSON.stringify(i.url)}`;
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return `url must be http(s): ${i.url}`;
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      return `url must be http(s): ${i.url}`;
   }
   if (i.endpoint !== undefined && typeof i.endpoint !== 'string') return 'endpoint must be a name';
   if (i.headers !== undefined) {
@@ -81,7 +83,7 @@ function webhookInputProblem(i: Partial<WebhookInput> | null): string | undefine
   }
   if (i.eventType !== undefined && typeof i.eventType !== 'string')
     return 'eventType must be a string';
-  return undefined;
+  return url;
 }
 
 const ENDPOINT_CACHE_MS = 2_000;
@@ -94,6 +96,7 @@ export class WebhookFunction {
   readonly #endpoints: Endpoints;
   #sender: WebhookSender | undefined;
   readonly #cache = new Map<string, { row: Endpoint | undefined; at: number }>();
+  readonly #guards = new Map<boolean, AddressGuard>();
 
   constructor(endpoints: Endpoints, options: WebhookOptions) {
     this.#endpoints = endpoints;
@@ -114,8 +117,9 @@ export class WebhookFunction {
   }
 
   readonly handler: Handler<WebhookInput, WebhookOutput> = async (input, ctx) => {
-    const problem = webhookInputProblem(input);
-    if (problem) throw new OutcomeError('invalid_argument', `webhook: ${problem}`);
+    const checked = checkWebhookInput(input);
+    if (typeof checked === 'string')
+      throw new OutcomeError('invalid_argument', `webhook: ${checked}`);
     const endpoint =
       input.endpoint === undefined ? undefined : await this.#endpoint(input.endpoint);
     if (input.endpoint !== undefined && !endpoint) {
@@ -130,9 +134,17 @@ export class WebhookFunction {
         `endpoint ${endpoint.name} is disabled: ${endpoint.disabled_reason ?? 'no reason given'}`,
       );
     }
-    const url = endpoint?.url ?? input.url!;
-    const sender = await this.sender();
-    const { origin } = new URL(url);
+    let url: URL;
+    try {
+      url = checked ?? new URL(endpoint?.url ?? '');
+    } catch {
+      throw new OutcomeError(
+        'invalid_argument',
+        `webhook: invalid url of endpoint ${endpoint?.name}`,
+      );
+    }
+    const sender = this.#sender ?? (await this.sender());
+    const { origin } = url;
     if (sender.saturated(origin)) {
       throw new SnoozeError(SNOOZE_MS, `origin ${origin} is at its concurrency limit`);
     }
@@ -148,27 +160,28 @@ export class WebhookFunction {
       // The id is the call's: stable across retries, so receivers can deduplicate.
       Object.assign(
         headers,
-        signWebhook(secrets, { id: `msg_${ctx.callId}`, timestamp: new Date(), body }),
+        signWebhook(secrets, {
+          id: `msg_${ctx.callId}`,
+          timestamp: Math.floor(Date.now() / 1000),
+          body,
+        }),
       );
     } else {
       headers['webhook-id'] = `msg_${ctx.callId}`;
     }
 
-    const result = await sender.send({
-      url,
-      body,
-      headers,
-      signal: ctx.signal,
-      timeouts: endpointTimeouts(endpoint),
-      ...(endpoint?.max_response_bytes != null
-        ? { maxResponseBytes: endpoint.max_response_bytes }
-        : {}),
-      ...(endpoint?.allow_private_networks != null ? { guard: this.#guardOptions(endpoint) } : {}),
-    });
-    ctx.report({
-      ...(result.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
-      ...(result.response ? { response: result.response } : {}),
-    });
+    const request: SendRequest = { url, body, headers, signal: abortSourceOf(ctx) };
+    if (endpoint) {
+      request.timeouts = endpointTimeouts(endpoint);
+      if (endpoint.max_response_bytes != null)
+        request.maxResponseBytes = endpoint.max_response_bytes;
+      if (endpoint.allow_private_networks != null)
+        request.guard = this.#guard(endpoint.allow_private_networks);
+    }
+    const result = await sender.send(request);
+    if (result.response)
+      ctx.report({ httpStatus: result.response.status, response: result.response });
+    else if (result.httpStatus !== undefined) ctx.report({ httpStatus: result.httpStatus });
     if (endpoint)
       await this.#health(endpoint, result.status === 'ok', result.httpStatus === 410, ctx);
     if (result.status === 'ok') {
@@ -192,6 +205,20 @@ export class WebhookFunction {
       allow: this.options.allow ?? [],
       httpsOnly: this.options.httpsOnly ?? false,
     };
+  }
+
+  /** The guard of endpoints that set allow_private_networks, one per value. */
+  #guard(allowPrivateNetworks: boolean): AddressGuard {
+    let guard = this.#guards.get(allowPrivateNetworks);
+    if (!guard) {
+      guard = new AddressGuard({
+        allowPrivateNetworks,
+        allow: this.options.allow ?? [],
+        httpsOnly: this.options.httpsOnly ?? false,
+      });
+      this.#guards.set(allowPrivateNetworks, guard);
+    }
+    return guard;
   }
 
   async #endpoint(name: string): Promise<Endpoint | undefined> {
@@ -238,10 +265,10 @@ function toList(secret: string | string[] | undefined): string[] {
   return Array.isArray(secret) ? secret : [secret];
 }
 
-function endpointTimeouts(e: Endpoint | undefined): Partial<SendTimeouts> {
+function endpointTimeouts(e: Endpoint): Partial<SendTimeouts> {
   const t: Partial<SendTimeouts> = {};
-  if (e?.connect_timeout_ms != null) t.connectMs = e.connect_timeout_ms;
-  if (e?.headers_timeout_ms != null) t.headersMs = e.headers_timeout_ms;
-  if (e?.total_timeout_ms != null) t.totalMs = e.total_timeout_ms;
+  if (e.connect_timeout_ms != null) t.connectMs = e.connect_timeout_ms;
+  if (e.headers_timeout_ms != null) t.headersMs = e.headers_timeout_ms;
+  if (e.total_timeout_ms != null) t.totalMs = e.total_timeout_ms;
   return t;
 }

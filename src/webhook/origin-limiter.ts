@@ -2,6 +2,8 @@
  * A counting semaphore per origin, so that a slow endpoint holds at most
  * `limit` of the sender's requests and never the slots of another origin.
  */
+import { type AbortSource, onAbort } from '../abort.js';
+
 interface Slots {
   active: number;
   waiters: Array<() => void>;
@@ -28,32 +30,44 @@ export class OriginLimiter {
     return this.active(origin) >= this.#limit;
   }
 
+  /** A slot's release function if one is free now, without waiting; else undefined. */
+  tryAcquire(origin: string): (() => void) | undefined {
+    const slots = this.#slots(origin);
+    if (slots.active >= this.#limit) return undefined;
+    slots.active++;
+    return this.#releaser(origin, slots);
+  }
+
   /** Waits for a slot; resolves to its release function. Rejects if `signal` aborts first. */
-  acquire(origin: string, signal?: AbortSignal): Promise<() => void> {
+  acquire(origin: string, signal?: AbortSource): Promise<() => void> {
+    const free = this.tryAcquire(origin);
+    if (free) return Promise.resolve(free);
+    const own = this.#slots(origin);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      let stopListening: (() => void) | undefined;
+      const grant = (): void => {
+        stopListening?.();
+        resolve(this.#releaser(origin, own));
+      };
+      own.waiters.push(grant);
+      if (signal) {
+        stopListening = onAbort(signal, () => {
+          const i = own.waiters.indexOf(grant);
+          if (i !== -1) own.waiters.splice(i, 1);
+          reject(signal.reason);
+        });
+      }
+    });
+  }
+
+  #slots(origin: string): Slots {
     let slots = this.#origins.get(origin);
     if (!slots) {
       slots = { active: 0, waiters: [] };
       this.#origins.set(origin, slots);
     }
-    const own = slots;
-    if (own.active < this.#limit) {
-      own.active++;
-      return Promise.resolve(this.#releaser(origin, own));
-    }
-    signal?.throwIfAborted();
-    return new Promise((resolve, reject) => {
-      const grant = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(this.#releaser(origin, own));
-      };
-      const onAbort = (): void => {
-        const i = own.waiters.indexOf(grant);
-        if (i !== -1) own.waiters.splice(i, 1);
-        reject(signal?.reason);
-      };
-      own.waiters.push(grant);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return slots;
   }
 
   #releaser(origin: string, slots: Slots): () => void {

@@ -12,32 +12,57 @@ export interface BoundedBody {
   error?: unknown;
 }
 
-export async function readBounded(body: Readable, maxBytes: number): Promise<BoundedBody> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let truncated = false;
-  let error: unknown;
-  try {
-    for await (const chunk of body) {
-      const buf: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+export function readBounded(body: Readable, maxBytes: number): Promise<BoundedBody> {
+  // Listeners rather than `for await`: the async iterator and its
+  // end-of-stream watcher cost more than the rest of reading a small body.
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (truncated: boolean, error?: unknown): void => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      body.off('close', onClose);
+      // Destroying a body not read to its end makes it emit an error nobody needs.
+      body.on('error', ignore);
+      if (!body.destroyed && (truncated || error !== undefined)) body.destroy();
+      const bytes = Buffer.concat(chunks, size);
+      const text = (truncated ? trimPartialUtf8(bytes) : bytes).toString('utf8');
+      resolve(error === undefined ? { text, truncated } : { text, truncated: true, error });
+    };
+    const onData = (chunk: Buffer | string): void => {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       const room = maxBytes - size;
       if (buf.length > room) {
         chunks.push(buf.subarray(0, room));
         size = maxBytes;
-        truncated = true;
-        break; // ends the iterator, which destroys the stream and its socket
+        finish(true);
+        return;
       }
       chunks.push(buf);
       size += buf.length;
+    };
+    const onEnd = (): void => finish(false);
+    const onError = (err: unknown): void => finish(true, err);
+    // Closed with neither 'end' nor 'error': the body was cut off.
+    const onClose = (): void => finish(true, prematureClose());
+    if (body.destroyed) {
+      finish(true, body.errored ?? prematureClose());
+      return;
     }
-  } catch (err) {
-    error = err;
-  } finally {
-    if (!body.destroyed && (truncated || error !== undefined)) body.destroy();
-  }
-  const bytes = Buffer.concat(chunks, size);
-  const text = (truncated ? trimPartialUtf8(bytes) : bytes).toString('utf8');
-  return error === undefined ? { text, truncated } : { text, truncated: true, error };
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onError);
+    body.on('close', onClose);
+  });
+}
+
+function ignore(): void {}
+
+function prematureClose(): Error {
+  const err: NodeJS.ErrnoException = new Error('response body closed before its end');
+  err.code = 'ERR_STREAM_PREMATURE_CLOSE';
+  return err;
 }
 
 /** Drops a multi-byte character cut in half by truncation, rather than show U+FFFD. */

@@ -6,10 +6,11 @@
  * of the response are read.
  */
 import { Agent, errors, request } from 'undici';
+import { AbortEmitter, type AbortSource, onAbort } from '../abort.js';
 import { type AttemptStatus, classifyError, errorMessage, statusFromHttp } from '../status.js';
 import { AddressGuard, type AddressGuardOptions } from './address-guard.js';
 import { OriginLimiter } from './origin-limiter.js';
-import { readBounded } from './read-body.js';
+import { type BoundedBody, readBounded } from './read-body.js';
 import { parseRetryAfter } from './retry-after.js';
 
 export interface SendTimeouts {
@@ -38,7 +39,7 @@ export interface SendRequest {
   body?: string | Uint8Array;
   headers?: Record<string, string>;
   /** Aborts the attempt (outcome `timeout`), e.g. on worker shutdown. */
-  signal?: AbortSignal;
+  signal?: AbortSource;
   timeouts?: Partial<SendTimeouts>;
   maxResponseBytes?: number;
   /** Replaces the sender's guard for this request (an endpoint's own settings). */
@@ -140,7 +141,7 @@ export class WebhookSender {
    */
   async send(req: SendRequest): Promise<SendResult> {
     if (this.#closed) throw new SenderClosedError();
-    const timeouts = { ...this.#timeouts, ...req.timeouts };
+    const timeouts = req.timeouts ? { ...this.#timeouts, ...req.timeouts } : this.#timeouts;
     const guard = req.guard ? toGuard(req.guard) : this.#guard;
     let url: URL;
     try {
@@ -150,11 +151,13 @@ export class WebhookSender {
     }
 
     const queuedAt = performance.now();
-    let release: () => void;
-    try {
-      release = await this.#limiter.acquire(url.origin, req.signal);
-    } catch (err) {
-      return aborted(err, 'aborted while waiting for a slot');
+    let release = this.#limiter.tryAcquire(url.origin);
+    if (!release) {
+      try {
+        release = await this.#limiter.acquire(url.origin, req.signal);
+      } catch (err) {
+        return aborted(err, 'aborted while waiting for a slot');
+      }
     }
     const startedAt = performance.now();
     const queuedMs = Math.round(startedAt - queuedAt);
@@ -174,31 +177,31 @@ export class WebhookSender {
     guard: AddressGuard,
     timeouts: SendTimeouts,
   ): Promise<SendResult> {
-    // One controller and one timer per attempt, for the headers deadline
+    // One abort handle and one timer per attempt, for the headers deadline
     // (undici's own headersTimeout ticks at about one-second resolution; this
     // keeps a short headersMs exact, connecting included), then the total
-    // deadline, and the caller's signal: AbortSignal.timeout and
-    // AbortSignal.any cost more per attempt than the rest of the sender.
-    const controller = new AbortController();
+    // deadline, and the caller's signal. AbortSignal.timeout, AbortSignal.any
+    // or even one AbortController cost more per attempt than the rest of the
+    // sender: undici takes an EventEmitter as its signal too.
+    const abort = new AbortEmitter();
     const startedAt = performance.now();
     let totalExpired = false;
     const expireTotal = () => {
       totalExpired = true;
-      controller.abort(
-        new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
-      );
+      abort.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
     };
     let timer =
       timeouts.headersMs < timeouts.totalMs
         ? setTimeout(() => {
-            controller.abort(
+            abort.abort(
               new errors.HeadersTimeoutError(`no response headers within ${timeouts.headersMs} ms`),
             );
           }, timeouts.headersMs)
         : setTimeout(expireTotal, timeouts.totalMs);
-    const onCallerAbort = () => controller.abort(req.signal?.reason);
-    if (req.signal?.aborted) onCallerAbort();
-    else req.signal?.addEventListener('abort', onCallerAbort, { once: true });
+    const caller = req.signal;
+    let stopListening: (() => void) | undefined;
+    if (caller?.aborted) abort.abort(caller.reason);
+    else if (caller) stopListening = onAbort(caller, () => abort.abort(caller.reason));
     const maxBytes = req.maxResponseBytes ?? this.#maxResponseBytes;
     try {
       let res: Awaited<ReturnType<typeof request>>;
@@ -208,9 +211,11 @@ export class WebhookSender {
           method: req.method ?? 'POST',
           headers: { 'user-agent': 'pgdispatch', ...req.headers },
           body: req.body,
-          signal: controller.signal,
-          headersTimeout: timeouts.headersMs,
-          bodyTimeout: timeouts.totalMs,
+          signal: abort,
+          // The deadlines above bound headers and body; undici's own timers,
+          // one more pair per request, would only duplicate them.
+          headersTimeout: 0,
+          bodyTimeout: 0,
         });
       } catch (err) {
         if (req.signal?.aborted) return aborted(err, 'aborted by the caller');
@@ -225,15 +230,14 @@ export class WebhookSender {
         expireTotal,
         Math.max(0, timeouts.totalMs - (performance.now() - startedAt)),
       );
-      return await this.#response(res, maxBytes);
+      return this.#result(res, await readBounded(res.body, maxBytes));
     } finally {
       clearTimeout(timer);
-      req.signal?.removeEventListener('abort', onCallerAbort);
+      stopListening?.();
     }
   }
 
-  async #response(res: Awaited<ReturnType<typeof request>>, maxBytes: number): Promise<SendResult> {
-    const body = await readBounded(res.body, maxBytes);
+  #result(res: Awaited<ReturnType<typeof request>>, body: BoundedBody): SendResult {
     const result: SendResult = {
       status: statusFromHttp(res.statusCode),
       httpStatus: res.statusCode,
