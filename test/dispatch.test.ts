@@ -26,6 +26,23 @@ const count = async (sql: string, values: unknown[] = []) =>
     (await db.pool.query<{ n: string }>(`select count(*) as n from (${sql}) q`, values)).rows[0]!.n,
   );
 const jobCount = () => count('select 1 from graphile_worker._private_jobs');
+// The columns of a job row that add_job sets, compared with the rows pgdispatch writes itself.
+const JOB_COLUMNS = `task_id, job_queue_id, run_at, attempts, max_attempts, priority, key,
+                     locked_at, locked_by, revision, flags, is_available, last_error`;
+
+/** Runs `body` with the payloads of graphile-worker's `jobs:insert` notifications, as they arrive. */
+async function withJobNotifications(body: (notes: string[]) => Promise<void>): Promise<void> {
+  const listener = await db.pool.connect();
+  const notes: string[] = [];
+  listener.on('notification', (n) => notes.push(n.payload ?? ''));
+  await listener.query('listen "jobs:insert"');
+  try {
+    await body(notes);
+  } finally {
+    await listener.query('unlisten *');
+    listener.release();
+  }
+}
 
 describe('dispatch inside the caller transaction', () => {
   it('rollback leaves neither call nor job (pg client)', async () => {
@@ -151,11 +168,7 @@ describe('dispatch from SQL', () => {
     expect(
       await count(`select 1 from graphile_worker._private_tasks where identifier = 'fresh_fn'`),
     ).toBe(0);
-    const listener = await db.pool.connect();
-    const notes: string[] = [];
-    listener.on('notification', (n) => notes.push(n.payload ?? ''));
-    await listener.query('listen "jobs:insert"');
-    try {
+    await withJobNotifications(async (notes) => {
       const runAt = '2030-01-01T00:00:00Z';
       const { rows } = await db.pool.query(
         `select pgdispatch.dispatch('fresh_fn', '{"n": 1}', jsonb_build_object('run_at', $1::text, 'priority', 2)) as id`,
@@ -168,23 +181,67 @@ describe('dispatch from SQL', () => {
                                           max_attempts => 100, priority => 2)).id`,
         [runAt],
       );
-      const columns = `task_id, job_queue_id, run_at, attempts, max_attempts, priority, key,
-                       locked_at, locked_by, revision, flags, is_available, last_error`;
       const ours = await db.pool.query(
-        `select ${columns} from graphile_worker._private_jobs
+        `select ${JOB_COLUMNS} from graphile_worker._private_jobs
           where id = (select job_id from pgdispatch.calls where id = $1)`,
         [rows[0].id],
       );
       const theirs = await db.pool.query(
-        `select ${columns} from graphile_worker._private_jobs where id = $1`,
+        `select ${JOB_COLUMNS} from graphile_worker._private_jobs where id = $1`,
         [gw.rows[0].id],
       );
       expect(ours.rows[0]).toEqual(theirs.rows[0]);
       expect(ours.rows[0].task_id).toBeTypeOf('number');
-    } finally {
-      await listener.query('unlisten *');
-      listener.release();
-    }
+    });
+  });
+
+  it('dispatch_many writes the jobs graphile_worker.add_jobs would, in input order, with one notification', async () => {
+    await db.pool.query(
+      `insert into pgdispatch.functions (name, retry_policy) values ('fresh_many', 'default')`,
+    );
+    await withJobNotifications(async (notes) => {
+      const runAt = '2030-01-01T00:00:00Z';
+      const { rows } = await db.pool.query<{ id: string }>(
+        `select pgdispatch.dispatch_many('fresh_many', '[{"n": 1}, {"n": 2}, {"n": 3}]',
+                                         jsonb_build_object('run_at', $1::text, 'priority', 2))::text as id`,
+        [runAt],
+      );
+      expect(rows).toHaveLength(3);
+      await eventually(async () => notes.length === 1);
+      expect(JSON.parse(notes[0]!)).toMatchObject({ count: 3 });
+      const gw = await db.pool.query(
+        `select j.id from graphile_worker.add_jobs(array[
+           row('fresh_many', '{"n": 1}', null, $1::timestamptz, 100, null, 2, null)::graphile_worker.job_spec
+         ]) j`,
+        [runAt],
+      );
+      const ours = await db.pool.query(
+        `select j.id::text as job_id, j.payload, ${JOB_COLUMNS}
+           from graphile_worker._private_jobs j
+          where j.id in (select c.job_id from pgdispatch.calls c where c.id = any($1::bigint[]))
+          order by (j.payload ->> 'id')::bigint`,
+        [rows.map((r) => r.id)],
+      );
+      const theirs = await db.pool.query(
+        `select ${JOB_COLUMNS} from graphile_worker._private_jobs where id = $1`,
+        [gw.rows[0].id],
+      );
+      expect(ours.rows.map((r) => r.payload)).toEqual(
+        rows.map((r, i) => ({ id: Number(r.id), attempt: 1, input: { n: i + 1 } })),
+      );
+      // Job ids follow the input order: graphile-worker's tie-break among equal run_at.
+      const jobIds = ours.rows.map((r) => BigInt(r.job_id));
+      expect([...jobIds].sort((a, b) => (a < b ? -1 : 1))).toEqual(jobIds);
+      for (const { job_id: _, payload: __, ...row } of ours.rows)
+        expect(row).toEqual(theirs.rows[0]);
+
+      // An empty batch writes nothing and wakes no worker (the second note is add_jobs').
+      await eventually(async () => notes.length === 2);
+      const empty = await db.pool.query(`select pgdispatch.dispatch_many('fresh_many', '[]')`);
+      expect(empty.rows).toEqual([]);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(notes).toHaveLength(2);
+    });
   });
 
   it('rejects an unknown function with a clear error and writes nothing', async () => {
