@@ -19,7 +19,7 @@ export interface Config {
   /** Calls of the batch dispatch phase, and the batch size (also used to enqueue end-to-end). */
   batchCalls: number;
   batchSize: number;
-  /** Rounds of the short phases (txn, batch), alternating sides; the best round counts. */
+  /** Rounds of the e2e, txn and batch phases, alternating the order; the best round counts. */
   rounds: number;
   /** completeJobBatchDelay/failJobBatchDelay of the baseline's local-queue mode. */
   gwBatchDelay: number;
@@ -51,7 +51,7 @@ export const USAGE = `Usage: npm run bench -- [options]   (each flag also reads 
   --txn-clients N      concurrent clients of the transactional phase (default 4)
   --batch-calls N      calls of the batch dispatch phase (default 20000)
   --batch-size N       calls per batch, also used to enqueue end-to-end (default 1000)
-  --rounds N           rounds of the txn and batch phases; best counts (default 2)
+  --rounds N           rounds of the e2e, txn and batch phases; best counts (default 2)
   --gw-batch-delay MS  baseline local-queue completeJobBatchDelay/failJobBatchDelay (default 0)
   --phases LIST        subset of ${PHASES.join(',')} (default all)
 

@@ -28,7 +28,7 @@ function countSteps(c: Config, systems: System[]): number {
   const on = (p: Config['phases'][number]) => c.phases.includes(p);
   return (
     1 +
-    (on('e2e') ? c.processes.length * systems.length : 0) +
+    (on('e2e') ? c.processes.length * systems.length * c.rounds : 0) +
     (on('http') ? 1 : 0) +
     (on('latency') ? 2 : 0) +
     (on('txn') ? 2 * c.rounds : 0) +
@@ -96,12 +96,18 @@ async function main(): Promise<number> {
     };
     const push = <T>(list: T[], item: T | undefined) => item !== undefined && list.push(item);
     if (on('e2e')) {
+      // Like txn and batch: rounds, the systems' order reversed every other
+      // round, and the best round of each system counts.
       for (const processes of config.processes) {
-        for (const system of systems) {
-          push(
-            m.e2e,
-            await attempt(`e2e ${system} ×${processes}`, () => runE2e(ctx, system, processes)),
-          );
+        for (let round = 1; round <= config.rounds; round++) {
+          for (const system of round % 2 === 1 ? systems : [...systems].reverse()) {
+            push(
+              m.e2e,
+              await attempt(`e2e ${system} ×${processes} round ${round}`, () =>
+                runE2e(ctx, system, processes, round),
+              ),
+            );
+          }
         }
       }
     }

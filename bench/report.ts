@@ -49,6 +49,13 @@ const LATENCY = 'baseline / pgdispatch';
 const best = <T>(items: T[], key: (t: T) => number): T | undefined =>
   items.reduce<T | undefined>((b, t) => (b === undefined || key(t) > key(b) ? t : b), undefined);
 
+/** The round of `system` with `processes` workers that delivered fastest. */
+const bestE2e = (m: Measurements, system: E2eResult['system'], processes: number) =>
+  best(
+    m.e2e.filter((r) => r.system === system && r.processes === processes),
+    (r) => r.callsPerSec,
+  );
+
 const ratio = (a: number | undefined, b: number | undefined) =>
   a !== undefined && b !== undefined && b > 0 ? a / b : null;
 
@@ -60,8 +67,7 @@ export function buildReport(m: Measurements): Report {
 
   const processes = [...new Set(m.e2e.map((r) => r.processes))].sort();
   for (const p of processes) {
-    const of = (s: E2eResult['system']) =>
-      m.e2e.find((r) => r.system === s && r.processes === p)?.callsPerSec;
+    const of = (s: E2eResult['system']) => bestE2e(m, s, p)?.callsPerSec;
     const pgd = of('pgdispatch');
     for (const [system, name, required] of [
       ['gw-defaults', 'graphile-worker defaults', 2],
@@ -84,8 +90,8 @@ export function buildReport(m: Measurements): Report {
     }
   }
   for (const p of processes) {
-    const hook = m.e2e.find((r) => r.system === 'pgdispatch-webhook' && r.processes === p);
-    const local = m.e2e.find((r) => r.system === 'gw-local' && r.processes === p);
+    const hook = bestE2e(m, 'pgdispatch-webhook', p);
+    const local = bestE2e(m, 'gw-local', p);
     if (!hook) continue;
     rows.push({
       measure: `end-to-end, built-in signed webhook, ${p} worker process${p > 1 ? 'es' : ''}`,
@@ -98,7 +104,7 @@ export function buildReport(m: Measurements): Report {
     });
   }
   if (m.http) {
-    const pgd1 = m.e2e.find((r) => r.system === 'pgdispatch' && r.processes === 1)?.callsPerSec;
+    const pgd1 = bestE2e(m, 'pgdispatch', 1)?.callsPerSec;
     rows.push({
       measure: 'HTTP bound (bare undici loop, no database)',
       unit: 'requests/s',
@@ -215,7 +221,7 @@ export function renderReport(
     `Sizes: ${config.calls} end-to-end calls, concurrency ${config.concurrency} per worker process ` +
       `(both sides), worker pool 20 connections (both sides), enqueued in batches of ${config.batchSize}; ` +
       `${config.latencySamples} latency samples; ${config.txns} transactions on ${config.txnClients} clients; ` +
-      `${config.batchCalls} batch calls; best of ${config.rounds} round(s) for txn/batch.`,
+      `${config.batchCalls} batch calls; best of ${config.rounds} round(s) for end-to-end, txn and batch.`,
   );
   out.push('');
   out.push(
@@ -248,6 +254,7 @@ export function renderReport(
         [
           'End-to-end run',
           'Procs',
+          'Round',
           'Enqueue calls/s',
           'Drain s',
           'Delivery s',
@@ -261,6 +268,7 @@ export function renderReport(
         m.e2e.map((r) => [
           r.system,
           String(r.processes),
+          String(r.round),
           Math.round(r.calls / (r.enqueueMs / 1000)).toLocaleString('en-US'),
           (r.drainMs / 1000).toFixed(2),
           (r.deliveryMs / 1000).toFixed(2),
@@ -268,7 +276,7 @@ export function renderReport(
           ...cpuCells(r),
           r.check,
         ]),
-        [false, true, true, true, true, true, true, true, true, true, false],
+        [false, true, true, true, true, true, true, true, true, true, true, false],
       ),
     );
   }

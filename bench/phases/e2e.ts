@@ -28,6 +28,7 @@ export interface HistorySize {
 export interface E2eResult {
   system: System;
   processes: number;
+  round: number;
   calls: number;
   enqueueMs: number;
   /** First delivery to the last job completed (for pgdispatch: recorded). */
@@ -45,11 +46,16 @@ export interface E2eResult {
 
 const STALL_MS = 60_000;
 
-export async function runE2e(ctx: Ctx, system: System, processes: number): Promise<E2eResult> {
-  const { calls, batchSize } = ctx.config;
-  const label = `e2e ${SYSTEM_LABEL[system]} ×${processes}`;
+export async function runE2e(
+  ctx: Ctx,
+  system: System,
+  processes: number,
+  round: number,
+): Promise<E2eResult> {
+  const { calls, batchSize, rounds } = ctx.config;
+  const label = `e2e ${SYSTEM_LABEL[system]} ×${processes}${rounds > 1 ? `, round ${round}` : ''}`;
   ctx.progress.start(label);
-  const db = await ctx.dbs.fresh(`e2e_${system}_${processes}`);
+  const db = await ctx.dbs.fresh(`e2e_${system}_${processes}_${round}`);
   const sql = new pg.Client({ connectionString: db.url });
   sql.on('error', () => undefined);
   await sql.connect();
@@ -69,7 +75,7 @@ export async function runE2e(ctx: Ctx, system: System, processes: number): Promi
     await sql.query('checkpoint').catch(() => undefined);
 
     await receiverStats(ctx, true);
-    const workers = startWorkers(ctx, system, processes, db.url, 'e2e');
+    const workers = startWorkers(ctx, system, processes, db.url, `e2e-r${round}`);
     const meter = new CpuMeter(
       findPostmaster(Number(new URL(ctx.dbs.serverUrl).port)),
       ctx.receiver.proc.pid,
@@ -116,6 +122,7 @@ export async function runE2e(ctx: Ctx, system: System, processes: number): Promi
       const result: E2eResult = {
         system,
         processes,
+        round,
         calls,
         enqueueMs,
         drainMs,
