@@ -111,7 +111,7 @@ export class WebhookFunction {
       timeouts: this.options.timeouts ?? {},
       maxResponseBytes: this.options.maxResponseBytes ?? 16_384,
       perOriginConcurrency: this.options.perOriginConcurrency ?? 10,
-      guard: this.#guardOptions(undefined),
+      guard: this.#guardOptions(),
     });
     return this.#sender;
   }
@@ -198,10 +198,11 @@ export class WebhookFunction {
     this.#sender = undefined;
   }
 
-  #guardOptions(endpoint: Endpoint | undefined): AddressGuardOptions {
+  #guardOptions(
+    allowPrivateNetworks = this.options.allowPrivateNetworks ?? false,
+  ): AddressGuardOptions {
     return {
-      allowPrivateNetworks:
-        endpoint?.allow_private_networks ?? this.options.allowPrivateNetworks ?? false,
+      allowPrivateNetworks,
       allow: this.options.allow ?? [],
       httpsOnly: this.options.httpsOnly ?? false,
     };
@@ -211,11 +212,7 @@ export class WebhookFunction {
   #guard(allowPrivateNetworks: boolean): AddressGuard {
     let guard = this.#guards.get(allowPrivateNetworks);
     if (!guard) {
-      guard = new AddressGuard({
-        allowPrivateNetworks,
-        allow: this.options.allow ?? [],
-        httpsOnly: this.options.httpsOnly ?? false,
-      });
+      guard = new AddressGuard(this.#guardOptions(allowPrivateNetworks));
       this.#guards.set(allowPrivateNetworks, guard);
     }
     return guard;
