@@ -14,7 +14,23 @@ export class AbortEmitter extends EventEmitter {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
-    this.emit('abort');
+    callEach(this.rawListeners('abort') as Array<() => void>, this);
+  }
+}
+
+/**
+ * Calls every listener even when one throws, as an EventTarget does: an
+ * abort must reach them all. A throw surfaces as an uncaught exception.
+ */
+export function callEach(listeners: Iterable<() => void>, self?: unknown): void {
+  for (const listener of listeners) {
+    try {
+      listener.call(self);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
   }
 }
 

@@ -3,7 +3,7 @@
  * its outcome, hands it to the recorder and logs one line.
  */
 import type { Logger } from 'pino';
-import { ABORT_EMITTER, AbortEmitter } from '../abort.js';
+import { ABORT_EMITTER, AbortEmitter, callEach } from '../abort.js';
 import type { CallContext, RegisteredFunction } from '../dispatch.js';
 import { type AttemptStatus, classifyError, SnoozeError } from '../status.js';
 import type { ClaimedJob } from './loop.js';
@@ -228,7 +228,7 @@ function shutdownListeners(shutdown: AbortSignal): Set<() => void> {
     shutdown.addEventListener(
       'abort',
       () => {
-        for (const listener of created) listener();
+        callEach([...created]);
         created.clear();
       },
       { once: true },
