@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Dispatch, generateSecret, type WorkerHandle } from '../src/index.js';
 import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
 import { type Receiver, startReceiver } from './support/receiver.js';
@@ -239,6 +239,36 @@ describe('endpoints', () => {
     expect(e!.disabled_reason).toMatch(/failing continuously since/);
     expect(call.attempts).toBeGreaterThanOrEqual(3);
     expect(call.attempts).toBeLessThan(20);
+  });
+
+  it('an endpoint already failing is reported about once a second, not on every failed attempt', async () => {
+    const r = await receiver((_req, _n, res) => {
+      res.statusCode = 503;
+      res.end();
+    });
+    await dispatch.endpoints.add({ name: 'down', url: r.url, allowPrivateNetworks: true });
+    await db.pool.query(
+      `insert into pgdispatch.retry_policies (name, delays, max_attempts) values ('every50ms', array[interval '50 ms'], 10)`,
+    );
+    const reports = vi.spyOn(dispatch.endpoints, 'attempted');
+    try {
+      const t0 = Date.now();
+      const ids = await Promise.all(
+        [1, 2, 3, 4].map((n) => dispatch.webhook.dispatch({ endpoint: 'down', body: { n } }, { retryPolicy: 'every50ms' })),
+      );
+      const calls = await Promise.all(ids.map(finished));
+      const seconds = (Date.now() - t0) / 1000;
+      expect(calls.map((c) => c.status)).toEqual(['failed', 'failed', 'failed', 'failed']);
+      expect(r.requests).toHaveLength(40);
+      // The first failures find the endpoint healthy and report; then at most one a second.
+      expect(reports.mock.calls.length).toBeLessThanOrEqual(4 + Math.ceil(seconds) + 1);
+      expect(reports.mock.calls.every(([name, ok]) => name === 'down' && ok === false)).toBe(true);
+      const e = await dispatch.endpoints.get('down');
+      expect(e).toMatchObject({ enabled: true });
+      expect(e!.failing_since).not.toBeNull();
+    } finally {
+      reports.mockRestore();
+    }
   });
 
   it('refuses a malformed webhook input at dispatch', async () => {

@@ -89,6 +89,8 @@ function checkWebhookInput(i: Partial<WebhookInput> | null): string | URL | unde
 const ENDPOINT_CACHE_MS = 2_000;
 // How long a saturated origin's call waits in the queue before another try.
 const SNOOZE_MS = 250;
+// How often a worker reports failures of an endpoint that is already failing.
+const FAILURE_REPORT_MS = 1_000;
 
 /** The handler of the `webhook` function, with its sender and endpoint cache. */
 export class WebhookFunction {
@@ -97,6 +99,8 @@ export class WebhookFunction {
   #sender: WebhookSender | undefined;
   readonly #cache = new Map<string, { row: Endpoint | undefined; at: number }>();
   readonly #guards = new Map<boolean, AddressGuard>();
+  /** When this worker last reported a failure of each endpoint already failing. */
+  readonly #failureReportedAt = new Map<string, number>();
 
   constructor(endpoints: Endpoints, options: WebhookOptions) {
     this.#endpoints = endpoints;
@@ -229,8 +233,17 @@ export class WebhookFunction {
 
   /** Health bookkeeping; writes only on a change of state (see endpoint_attempted). */
   async #health(e: Endpoint, ok: boolean, gone: boolean, ctx: CallContext): Promise<void> {
-    const stale = !e.last_success_at || Date.now() - new Date(e.last_success_at).getTime() > 60_000;
+    const now = Date.now();
+    const stale = !e.last_success_at || now - new Date(e.last_success_at).getTime() > 60_000;
     if (ok && e.failing_since === null && !stale) return;
+    if (!ok && !gone && e.failing_since !== null) {
+      // Already failing: another failure only matters once disable_after has
+      // passed, and each report locks the endpoint's row, which every worker
+      // delivering to it would queue on during an outage. Once a second is
+      // soon enough to notice.
+      if (now - (this.#failureReportedAt.get(e.name) ?? 0) < FAILURE_REPORT_MS) return;
+      this.#failureReportedAt.set(e.name, now);
+    }
     try {
       const disabled = await this.#endpoints.attempted(e.name, ok, gone);
       this.#cache.delete(e.name);
