@@ -84,6 +84,8 @@ export async function startWorker(
       ...dispatch.queries.snoozeJobs,
       values: [JSON.stringify([job]), workerId],
     });
+    // Claim it again when it is due, not at the next poll.
+    loop?.wakeAt(new Date(Date.now() + job.delay_ms));
   };
   const recorder = new Recorder(dispatch.pool, dispatch.queries, logger, workerId);
   const metrics = new Metrics(dispatch, logger);
