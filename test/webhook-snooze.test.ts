@@ -4,8 +4,9 @@
  * the next poll, here a minute away), the origin never has more than its
  * limit in flight, and waiting for a slot is never an attempt.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dispatch, WorkerHandle } from '../src/index.js';
+import { OriginLimiter } from '../src/webhook/origin-limiter.js';
 import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
 import { type Receiver, startReceiver } from './support/receiver.js';
 
@@ -56,4 +57,45 @@ it('a burst over the per-origin limit is delivered as slots free up, not at the 
     [ids],
   );
   expect(rows[0]!.n).toBe(40);
+});
+
+describe('OriginLimiter', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('spaces the calls it sends away by the hold time over the limit, from at least minMs', () => {
+    const limiter = new OriginLimiter(4);
+    // No hold time known yet: minMs stands in for it (spacing 100 / 4 = 25 ms).
+    const first = limiter.comeBackIn('http://a', 100);
+    const second = limiter.comeBackIn('http://a', 100);
+    const third = limiter.comeBackIn('http://a', 100);
+    expect(first).toBeGreaterThanOrEqual(124);
+    expect(first).toBeLessThanOrEqual(126);
+    expect(second - first).toBeGreaterThanOrEqual(24);
+    expect(second - first).toBeLessThanOrEqual(26);
+    expect(third - second).toBeGreaterThanOrEqual(24);
+    expect(third - second).toBeLessThanOrEqual(26);
+    // Another origin has its own schedule.
+    expect(limiter.comeBackIn('http://b', 100)).toBeLessThanOrEqual(126);
+  });
+
+  it('lets a call wait for a slot only for an origin whose requests are known to be quick, and only a few', async () => {
+    const limiter = new OriginLimiter(4);
+    expect(limiter.worthWaiting('http://quick', 50)).toBe(false); // nothing known yet
+    for (let i = 0; i < 3; i++) (await limiter.acquire('http://quick'))();
+    expect(limiter.worthWaiting('http://quick', 50)).toBe(true);
+
+    const slow = await limiter.acquire('http://slow');
+    await sleep(80);
+    slow();
+    expect(limiter.worthWaiting('http://slow', 50)).toBe(false);
+    expect(limiter.worthWaiting('http://slow', 500)).toBe(true);
+
+    // Saturate the quick origin; two waiters (half the limit) are enough.
+    const held = await Promise.all([1, 2, 3, 4].map(() => limiter.acquire('http://quick')));
+    const waiting = [limiter.acquire('http://quick'), limiter.acquire('http://quick')];
+    expect(limiter.worthWaiting('http://quick', 50)).toBe(false);
+    for (const release of held) release();
+    for (const release of await Promise.all(waiting)) release();
+    expect(limiter.active('http://quick')).toBe(0);
+  });
 });

@@ -26,7 +26,7 @@ export interface WebhookOptions {
   timeouts?: Partial<SendTimeouts>;
   /** Response body bytes kept in the attempt row. (Default: 16384) */
   maxResponseBytes?: number;
-  /** Requests in flight per origin in each worker; more wait in the queue, not in a worker slot. (Default: 10) */
+  /** Requests in flight per origin in each worker; more go back to the queue until their turn (a few wait for a quick origin). (Default: 10) */
   perOriginConcurrency?: number;
   /** Retry policy of calls addressed by url. (Default: `webhook`) */
   retryPolicy?: string;
@@ -149,8 +149,14 @@ export class WebhookFunction {
     }
     const sender = this.#sender ?? (await this.sender());
     const { origin } = url;
-    if (sender.saturated(origin)) {
-      throw new SnoozeError(SNOOZE_MS, `origin ${origin} is at its concurrency limit`);
+    // A saturated origin's call waits here only if a slot should free up
+    // sooner than it would come back from the queue, and only a few do:
+    // otherwise it goes back to the queue, not holding a worker slot.
+    if (sender.saturated(origin) && !sender.worthWaiting(origin, SNOOZE_MS)) {
+      throw new SnoozeError(
+        sender.comeBackIn(origin, SNOOZE_MS),
+        `origin ${origin} is at its concurrency limit`,
+      );
     }
 
     const { body, contentType } = encodeBody(input);

@@ -9,9 +9,16 @@ interface Slots {
   waiters: Array<() => void>;
 }
 
+// Weight of the newest request in an origin's average slot hold time.
+const HOLD_WEIGHT = 0.2;
+
 export class OriginLimiter {
   readonly #limit: number;
   readonly #origins = new Map<string, Slots>();
+  /** Average time a request to each origin holds its slot, in ms. */
+  readonly #holdMs = new Map<string, number>();
+  /** When the last request sent away from each saturated origin was told to come back. */
+  readonly #nextTurn = new Map<string, number>();
 
   constructor(limit: number) {
     if (!Number.isInteger(limit) || limit < 1) {
@@ -28,6 +35,33 @@ export class OriginLimiter {
   /** Whether every slot of `origin` is taken: a new request would wait. */
   saturated(origin: string): boolean {
     return this.active(origin) >= this.#limit;
+  }
+
+  /**
+   * Whether a new request to a saturated `origin` should wait for a slot
+   * rather than come back later: its requests free their slots within
+   * `maxWaitMs` on average, and at most half the limit already wait.
+   */
+  worthWaiting(origin: string, maxWaitMs: number): boolean {
+    const waiting = this.#origins.get(origin)?.waiters.length ?? 0;
+    return (
+      waiting < Math.ceil(this.#limit / 2) &&
+      (this.#holdMs.get(origin) ?? Number.POSITIVE_INFINITY) <= maxWaitMs
+    );
+  }
+
+  /**
+   * How long a request to a saturated `origin` should stay away: its turn in
+   * a schedule of the requests sent back before it, spaced by the origin's
+   * average hold time divided by the limit, so that they return about when
+   * slots free up instead of all at once (at least `minMs`).
+   */
+  comeBackIn(origin: string, minMs: number): number {
+    const now = performance.now();
+    const spacing = (this.#holdMs.get(origin) ?? minMs) / this.#limit;
+    const turn = Math.max(this.#nextTurn.get(origin) ?? 0, now + minMs) + spacing;
+    this.#nextTurn.set(origin, turn);
+    return Math.round(turn - now);
   }
 
   /** A slot's release function if one is free now, without waiting; else undefined. */
@@ -72,9 +106,16 @@ export class OriginLimiter {
 
   #releaser(origin: string, slots: Slots): () => void {
     let released = false;
+    const grantedAt = performance.now();
     return () => {
       if (released) return;
       released = true;
+      const held = performance.now() - grantedAt;
+      const average = this.#holdMs.get(origin);
+      this.#holdMs.set(
+        origin,
+        average === undefined ? held : average + HOLD_WEIGHT * (held - average),
+      );
       const next = slots.waiters.shift();
       // The slot passes straight to the next waiter: `active` stays the same.
       if (next) return next();

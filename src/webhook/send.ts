@@ -132,6 +132,16 @@ export class WebhookSender {
     return this.#limiter.saturated(origin);
   }
 
+  /** How long a send to a saturated `origin` should wait before it is tried again, in ms. */
+  comeBackIn(origin: string, minMs: number): number {
+    return this.#limiter.comeBackIn(origin, minMs);
+  }
+
+  /** Whether a send to a saturated `origin` can wait for a slot: they free up within `maxWaitMs`. */
+  worthWaiting(origin: string, maxWaitMs: number): boolean {
+    return this.#limiter.worthWaiting(origin, maxWaitMs);
+  }
+
   /**
    * Sends one attempt and reports its outcome.
    *
