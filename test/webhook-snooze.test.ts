@@ -70,10 +70,10 @@ describe('OriginLimiter', () => {
     const third = limiter.comeBackIn('http://a', 100);
     expect(first).toBeGreaterThanOrEqual(124);
     expect(first).toBeLessThanOrEqual(126);
+    // 25 ms apart (more only if this process stalled between the calls).
     expect(second - first).toBeGreaterThanOrEqual(24);
-    expect(second - first).toBeLessThanOrEqual(26);
     expect(third - second).toBeGreaterThanOrEqual(24);
-    expect(third - second).toBeLessThanOrEqual(26);
+    expect(third - first).toBeLessThan(100);
     // Another origin has its own schedule.
     expect(limiter.comeBackIn('http://b', 100)).toBeLessThanOrEqual(126);
   });
