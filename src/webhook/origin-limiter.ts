@@ -11,6 +11,9 @@ interface Slots {
 
 // Weight of the newest request in an origin's average slot hold time.
 const HOLD_WEIGHT = 0.2;
+// Origins whose hold time and schedule are remembered: a worker that sends
+// to ever new origins starts over rather than grow without bound.
+const MAX_REMEMBERED = 10_000;
 
 export class OriginLimiter {
   readonly #limit: number;
@@ -60,6 +63,7 @@ export class OriginLimiter {
     const now = performance.now();
     const spacing = (this.#holdMs.get(origin) ?? minMs) / this.#limit;
     const turn = Math.max(this.#nextTurn.get(origin) ?? 0, now + minMs) + spacing;
+    if (this.#nextTurn.size >= MAX_REMEMBERED) this.#nextTurn.clear();
     this.#nextTurn.set(origin, turn);
     return Math.round(turn - now);
   }
@@ -112,6 +116,7 @@ export class OriginLimiter {
       released = true;
       const held = performance.now() - grantedAt;
       const average = this.#holdMs.get(origin);
+      if (average === undefined && this.#holdMs.size >= MAX_REMEMBERED) this.#holdMs.clear();
       this.#holdMs.set(
         origin,
         average === undefined ? held : average + HOLD_WEIGHT * (held - average),
