@@ -228,7 +228,7 @@ export class WebhookSender {
           bodyTimeout: 0,
         });
       } catch (err) {
-        if (req.signal?.aborted) return aborted(err, 'aborted by the caller');
+        if (caller?.aborted) return aborted(err, 'aborted by the caller');
         return failure(
           err,
           0,
