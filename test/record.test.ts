@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dispatch, DispatchFunction } from '../src/index.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { createTestDatabase, nestedPlans, type TestDatabase } from './support/db.js';
 
 let db: TestDatabase;
 let dispatch: Dispatch;
@@ -161,15 +161,8 @@ describe('record_outcomes at scale', () => {
     await db.pool.query(`delete from graphile_worker._private_jobs j using pgdispatch.calls c
                           where c.job_id = j.id and c.status = 'pending'`);
     await db.pool.query('analyze');
-    const client = await db.pool.connect();
-    const plans: string[] = [];
-    client.on('notice', (n) => plans.push(n.message ?? ''));
-    try {
-      await client.query("load 'auto_explain'");
-      await client.query(`set auto_explain.log_min_duration = 0;
-                          set auto_explain.log_nested_statements = on;
-                          set client_min_messages = log`);
-      // A session plans the statement afresh five times, then settles on a generic plan.
+    // A session plans the statement afresh five times, then settles on a generic plan.
+    const plans = await nestedPlans(db.pool, async (client) => {
       for (let i = 0; i < 8; i++) {
         const [call] = await running(1);
         await client.query({
@@ -177,10 +170,7 @@ describe('record_outcomes at scale', () => {
           values: ['w-plan', JSON.stringify([outcome(call!, 'ok')])],
         });
       }
-      await client.query('set client_min_messages = notice');
-    } finally {
-      client.release(true);
-    }
+    });
     const recordings = plans.filter((p) => p.includes('Update on calls'));
     expect(recordings).toHaveLength(8);
     for (const plan of recordings) {
@@ -222,5 +212,30 @@ describe('record_attempts (workers of 0.1.0)', () => {
       ['w-old', '2026-01-02T03:04:05.678Z'],
       ['w-old', '2026-01-02T03:04:05.678Z'],
     ]);
+  });
+});
+
+describe("a call's attempts (no foreign key since 0009)", () => {
+  it('go with their call, whether it is deleted or the table truncated', async () => {
+    const [kept, deleted] = await running(2);
+    await recordOutcomes('w-del', [outcome(kept!, 'ok'), outcome(deleted!, 'ok')]);
+    const attemptsOf = async (ids: string[]) =>
+      (
+        await db.pool.query(
+          'select call_id::text from pgdispatch.attempts where call_id = any($1::bigint[])',
+          [ids],
+        )
+      ).rows.map((r) => r.call_id as string);
+    expect((await attemptsOf([kept!.call_id, deleted!.call_id])).sort()).toEqual(
+      [kept!.call_id, deleted!.call_id].sort(),
+    );
+
+    await db.pool.query('delete from pgdispatch.calls where id = $1', [deleted!.call_id]);
+    expect(await attemptsOf([kept!.call_id, deleted!.call_id])).toEqual([kept!.call_id]);
+
+    // Last in this file: it empties the history the other tests wrote.
+    await db.pool.query('truncate pgdispatch.calls cascade');
+    const { rows } = await db.pool.query('select count(*)::int as n from pgdispatch.attempts');
+    expect(rows[0].n).toBe(0);
   });
 });

@@ -84,3 +84,28 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * The plans of every statement `run` executes on one connection, nested ones
+ * (inside functions) included, as auto_explain logs them. The connection is
+ * discarded afterwards, so its settings and plan cache go with it.
+ */
+export async function nestedPlans(
+  pool: pg.Pool,
+  run: (client: pg.PoolClient) => Promise<void>,
+): Promise<string[]> {
+  const client = await pool.connect();
+  const plans: string[] = [];
+  client.on('notice', (n) => plans.push(n.message ?? ''));
+  try {
+    await client.query("load 'auto_explain'");
+    await client.query(`set auto_explain.log_min_duration = 0;
+                        set auto_explain.log_nested_statements = on;
+                        set client_min_messages = log`);
+    await run(client);
+    await client.query('set client_min_messages = notice');
+  } finally {
+    client.release(true);
+  }
+  return plans;
+}
