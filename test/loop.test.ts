@@ -7,7 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dispatch, DispatchFunction } from '../src/index.js';
 import { type ClaimedJob, JobLoop, type JobLoopOptions } from '../src/worker/loop.js';
-import { createTestDatabase, eventually, quietLogger, type TestDatabase } from './support/db.js';
+import {
+  createTestDatabase,
+  eventually,
+  nestedPlans,
+  quietLogger,
+  type TestDatabase,
+} from './support/db.js';
 
 let db: TestDatabase;
 let dispatch: Dispatch;
@@ -204,5 +210,37 @@ describe('job loop', () => {
     await l.stop(1_000);
     for (const id of early) expect(ran).toContain(id);
     expect(new Set(ran).size).toBe(63);
+  });
+});
+
+describe('claim_jobs', () => {
+  it('claims by index in the one plan a session keeps, with statistics or without', async () => {
+    await enqueue(2_000);
+    const plans = await nestedPlans(db.pool, async (client) => {
+      for (let i = 0; i < 8; i++) {
+        // Halfway, the table gets statistics, as autovacuum would give it.
+        if (i === 4) await client.query('analyze graphile_worker._private_jobs');
+        const { rows } = await client.query({
+          ...dispatch.queries.claimJobs,
+          values: ['w-plan', taskIds, 50, -32_768, '-infinity'],
+        });
+        expect(rows).toHaveLength(50);
+      }
+    });
+    const claims = plans.filter((p) => p.includes('Update on _private_jobs'));
+    expect(claims).toHaveLength(8);
+    for (const plan of claims) {
+      // The due jobs in graphile-worker's order, then the claimed ones by
+      // primary key: no join that reads the whole table.
+      expect(plan).toMatch(/Index Scan using \w+ on _private_jobs j0/);
+      expect(plan).toMatch(
+        /Index Scan using \w+ on _private_jobs j\b[^\n]*\n(?:[^\n]*\n)*?\s+Index Cond: \(id = ANY/,
+      );
+      expect(plan).not.toMatch(/Seq Scan|Hash Join|Merge Join|Bitmap/);
+    }
+    const locked = await db.pool.query(
+      `select count(*)::int as n from graphile_worker._private_jobs where locked_by = 'w-plan'`,
+    );
+    expect(locked.rows[0].n).toBe(400);
   });
 });
