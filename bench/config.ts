@@ -23,6 +23,12 @@ export interface Config {
   rounds: number;
   /** completeJobBatchDelay/failJobBatchDelay of the baseline's local-queue mode. */
   gwBatchDelay: number;
+  /**
+   * End-to-end: `fresh` analyzes the database once the calls are enqueued,
+   * so both sides plan with statistics that describe the backlog; `stale`
+   * keeps the statistics of the empty tables.
+   */
+  stats: 'fresh' | 'stale';
   phases: Phase[];
 }
 
@@ -37,6 +43,7 @@ const FLAGS = {
   'batch-size': { type: 'string', default: '1000' },
   rounds: { type: 'string', default: '2' },
   'gw-batch-delay': { type: 'string', default: '0' },
+  stats: { type: 'string', default: 'fresh' },
   phases: { type: 'string', default: PHASES.join(',') },
   help: { type: 'boolean', default: false },
 } as const;
@@ -53,6 +60,8 @@ export const USAGE = `Usage: npm run bench -- [options]   (each flag also reads 
   --batch-size N       calls per batch, also used to enqueue end-to-end (default 1000)
   --rounds N           rounds of the e2e, txn and batch phases; best counts (default 2)
   --gw-batch-delay MS  baseline local-queue completeJobBatchDelay/failJobBatchDelay (default 0)
+  --stats fresh|stale  end-to-end: analyze once the calls are enqueued, or plan with the
+                       statistics of the empty tables (default fresh)
   --phases LIST        subset of ${PHASES.join(',')} (default all)
 
 Database: DATABASE_URL (its role needs CREATEDB), else an embedded Postgres in .pgdata/bench.`;
@@ -90,6 +99,8 @@ export function parseConfig(argv: string[]): Config | 'help' {
   if (processes.some((p) => !Number.isInteger(p) || p < 1)) {
     throw new Error('--processes takes a list of positive integers, e.g. 1,2');
   }
+  const stats = get('stats');
+  if (stats !== 'fresh' && stats !== 'stale') throw new Error('--stats takes fresh or stale');
   return {
     calls: int('calls', 1),
     concurrency: int('concurrency', 1),
@@ -101,6 +112,7 @@ export function parseConfig(argv: string[]): Config | 'help' {
     batchSize: int('batch-size', 1),
     rounds: int('rounds', 1),
     gwBatchDelay: int('gw-batch-delay', -1),
+    stats,
     phases: list as Phase[],
   };
 }

@@ -59,6 +59,14 @@ export class Databases {
            amount integer not null,
            created_at timestamptz not null default now())`,
       );
+      // No autovacuum on the tables a run fills and drains: an analyze or a
+      // vacuum at a random moment of a few-second run changed plans and
+      // CPU mid-measurement. The end-to-end phase analyzes explicitly (--stats).
+      await dispatch.pool.query(
+        `alter table graphile_worker._private_jobs set (autovacuum_enabled = false);
+         alter table pgdispatch.calls set (autovacuum_enabled = false);
+         alter table pgdispatch.attempts set (autovacuum_enabled = false)`,
+      );
     } finally {
       await dispatch.close();
     }

@@ -221,7 +221,8 @@ export function renderReport(
     `Sizes: ${config.calls} end-to-end calls, concurrency ${config.concurrency} per worker process ` +
       `(both sides), worker pool 20 connections (both sides), enqueued in batches of ${config.batchSize}; ` +
       `${config.latencySamples} latency samples; ${config.txns} transactions on ${config.txnClients} clients; ` +
-      `${config.batchCalls} batch calls; best of ${config.rounds} round(s) for end-to-end, txn and batch.`,
+      `${config.batchCalls} batch calls; best of ${config.rounds} round(s) for end-to-end, txn and batch; ` +
+      `end-to-end statistics ${config.stats === 'fresh' ? 'fresh (analyzed once enqueued)' : 'stale (those of the empty tables)'}.`,
   );
   out.push('');
   out.push(
