@@ -26,7 +26,7 @@ export interface Config {
   /**
    * End-to-end: `fresh` analyzes the database once the calls are enqueued,
    * so both sides plan with statistics that describe the backlog; `stale`
-   * keeps the statistics of the empty tables.
+   * leaves them unanalyzed, so the planner works without statistics.
    */
   stats: 'fresh' | 'stale';
   phases: Phase[];
@@ -60,8 +60,8 @@ export const USAGE = `Usage: npm run bench -- [options]   (each flag also reads 
   --batch-size N       calls per batch, also used to enqueue end-to-end (default 1000)
   --rounds N           rounds of the e2e, txn and batch phases; best counts (default 2)
   --gw-batch-delay MS  baseline local-queue completeJobBatchDelay/failJobBatchDelay (default 0)
-  --stats fresh|stale  end-to-end: analyze once the calls are enqueued, or plan with the
-                       statistics of the empty tables (default fresh)
+  --stats fresh|stale  end-to-end: analyze once the calls are enqueued, or plan without
+                       statistics (default fresh)
   --phases LIST        subset of ${PHASES.join(',')} (default all)
 
 Database: DATABASE_URL (its role needs CREATEDB), else an embedded Postgres in .pgdata/bench.`;

@@ -222,7 +222,7 @@ export function renderReport(
       `(both sides), worker pool 20 connections (both sides), enqueued in batches of ${config.batchSize}; ` +
       `${config.latencySamples} latency samples; ${config.txns} transactions on ${config.txnClients} clients; ` +
       `${config.batchCalls} batch calls; best of ${config.rounds} round(s) for end-to-end, txn and batch; ` +
-      `end-to-end statistics ${config.stats === 'fresh' ? 'fresh (analyzed once enqueued)' : 'stale (those of the empty tables)'}.`,
+      `end-to-end statistics ${config.stats === 'fresh' ? 'fresh (analyzed once enqueued)' : 'stale (never analyzed)'}.`,
   );
   out.push('');
   out.push(
