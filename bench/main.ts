@@ -42,7 +42,14 @@ function alternating(round: number): Side[] {
 }
 
 async function main(): Promise<number> {
-  const config = parseConfig(process.argv.slice(2));
+  let config: ReturnType<typeof parseConfig>;
+  try {
+    config = parseConfig(process.argv.slice(2));
+  } catch (err) {
+    // A mistyped flag: say which, not where in the bench it was noticed.
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
   if (config === 'help') {
     console.log(USAGE);
     return 0;
