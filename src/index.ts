@@ -10,8 +10,8 @@ export {
   type ManyCallOptions,
   type PgQueryable,
   type Transaction,
-} from './dispatch.js';
-export type { MigrateResult } from './db/migrate.js';
+} from './client.js';
+export type { MigrateResult } from './schema/migrate.js';
 export type {
   Attempt,
   Call,
@@ -22,8 +22,8 @@ export type {
   HistoryEntry,
   PgDispatchDatabase,
   RetryPoliciesTable,
-} from './db/types.js';
-export { DispatchError, ERROR_CODES, type ErrorCode } from './errors.js';
+} from './schema/types.js';
+export { DispatchError, ERROR_CODES, type ErrorCode } from './core/errors.js';
 export {
   ATTEMPT_STATUSES,
   type AttemptStatus,
@@ -37,8 +37,8 @@ export {
   statusFromHttp,
   TemporaryError,
   ThrottledError,
-} from './status.js';
-export type { WorkerHandle, WorkerOptions } from './worker/runner.js';
+} from './core/outcome.js';
+export type { WorkerHandle, WorkerOptions } from './worker/start.js';
 export { type Endpoint, Endpoints, type NewEndpoint } from './webhook/endpoints.js';
 export type { WebhookInput, WebhookOptions, WebhookOutput } from './webhook/function.js';
 export {
@@ -61,6 +61,6 @@ export {
   pruneCalls,
   retryCalls,
   type WorkerInfo,
-} from './ops.js';
-export { formatCompact, parseDuration } from './duration.js';
-export type { RetentionOptions } from './worker/retention.js';
+} from './dispatch/bulk.js';
+export { formatCompact, parseDuration } from './core/duration.js';
+export type { RetentionOptions } from './maintain/retention.js';

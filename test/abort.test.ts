@@ -4,7 +4,7 @@
  * still surfaces as an uncaught exception rather than vanishing.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AbortEmitter, onAbort } from '../src/abort.js';
+import { AbortEmitter, onAbort } from '../src/core/abort.js';
 
 afterEach(() => {
   vi.restoreAllMocks();

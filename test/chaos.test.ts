@@ -6,7 +6,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Dispatch, TemporaryError, PermanentError } from '../src/index.js';
-import type { WorkerHandle } from '../src/worker/runner.js';
+import type { WorkerHandle } from '../src/worker/start.js';
 import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
 import { type CountingReceiver, startCountingReceiver } from './support/processes.js';
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Dispatch, PermanentError } from '../src/index.js';
-import type { WorkerHandle } from '../src/worker/runner.js';
+import type { WorkerHandle } from '../src/worker/start.js';
 import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
 import { runCli } from './support/processes.js';
 

@@ -7,9 +7,9 @@ import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { defaultLogger, REDACTED, redactSecrets } from '../src/log.js';
+import { defaultLogger, REDACTED, redactSecrets } from '../src/core/log.js';
 
-const LOG_MODULE = fileURLToPath(new URL('../dist/log.js', import.meta.url));
+const LOG_MODULE = fileURLToPath(new URL('../dist/core/log.js', import.meta.url));
 
 function capture() {
   const lines: Record<string, unknown>[] = [];

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dispatch, DispatchFunction } from '../src/index.js';
-import { type ClaimedJob, JobLoop, type JobLoopOptions } from '../src/worker/loop.js';
+import { type ClaimedJob, JobLoop, type JobLoopOptions } from '../src/queue/job-loop.js';
 import {
   createTestDatabase,
   eventually,

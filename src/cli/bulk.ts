@@ -2,9 +2,9 @@
  * `retry` and `cancel` share their shape: one call by id, or every call
  * matching a filter, in batches, with a progress bar on a terminal.
  */
-import type { Dispatch } from '../dispatch.js';
-import { type BulkOptions, type BulkResult, cancelCalls, retryCalls } from '../ops.js';
-import type { CallStatus } from '../status.js';
+import type { Dispatch } from '../client.js';
+import { type BulkOptions, type BulkResult, cancelCalls, retryCalls } from '../dispatch/bulk.js';
+import type { CallStatus } from '../core/outcome.js';
 import { CliError, parseCommandArgs } from './common.js';
 import {
   callIdArg,

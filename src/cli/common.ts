@@ -1,8 +1,8 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { createDispatch, type Dispatch } from '../dispatch.js';
-import { DispatchError, isConnectionError } from '../errors.js';
-import { defaultLogger } from '../log.js';
+import { createDispatch, type Dispatch } from '../client.js';
+import { DispatchError, isConnectionError } from '../core/errors.js';
+import { defaultLogger } from '../core/log.js';
 
 /** An error for the user: printed as one line, no stack trace. */
 export class CliError extends Error {

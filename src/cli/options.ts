@@ -2,9 +2,9 @@
  * Flag parsing shared by the commands: durations, ids, statuses, counts.
  * Every problem is a usage error (exit code 2) naming the flag.
  */
-import { parseDuration } from '../duration.js';
-import { CALL_STATUSES, type CallStatus } from '../status.js';
-import type { Dispatch } from '../dispatch.js';
+import { parseDuration } from '../core/duration.js';
+import { CALL_STATUSES, type CallStatus } from '../core/outcome.js';
+import type { Dispatch } from '../client.js';
 import { CliError, connect } from './common.js';
 
 export function durationFlag(value: string | undefined, flag: string): number | undefined {

@@ -1,5 +1,5 @@
 /** Terminal output: aligned tables, timestamps, a progress bar on a TTY only. */
-import { formatDuration } from '../duration.js';
+import { formatDuration } from '../core/duration.js';
 
 /** Prints rows as an aligned table with a header; cells wider than `maxWidth` are cut. */
 export function printTable(headers: string[], rows: string[][], maxWidth = 60): void {

@@ -7,7 +7,7 @@
 import { lookup as dnsLookup } from 'node:dns';
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import type { LookupFunction } from 'node:net';
-import { OutcomeError } from '../status.js';
+import { OutcomeError } from '../core/outcome.js';
 import {
   type AddressKind,
   type Cidr,

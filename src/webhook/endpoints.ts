@@ -4,8 +4,8 @@
  * `pgdispatch endpoints` is a shell over it.
  */
 import type pg from 'pg';
-import { quoteIdent } from '../db/ident.js';
-import { DispatchError, fromPgError } from '../errors.js';
+import { quoteIdent } from '../schema/ident.js';
+import { DispatchError, fromPgError } from '../core/errors.js';
 import { generateSecret } from './sign.js';
 
 export interface Endpoint {

@@ -3,10 +3,10 @@
  * an endpoint row), signs with the Standard Webhooks scheme, sends through
  * the guarded undici sender and turns the result into an attempt outcome.
  */
-import { abortSourceOf } from '../abort.js';
-import type { CallContext, Handler } from '../dispatch.js';
-import { DispatchError } from '../errors.js';
-import { OutcomeError, SnoozeError } from '../status.js';
+import { abortSourceOf } from '../core/abort.js';
+import type { CallContext, Handler } from '../client.js';
+import { DispatchError } from '../core/errors.js';
+import { OutcomeError, SnoozeError } from '../core/outcome.js';
 import { AddressGuard, type AddressGuardOptions } from './address-guard.js';
 import type { Endpoint, Endpoints } from './endpoints.js';
 import type { SendRequest, SendTimeouts, WebhookSender } from './send.js';

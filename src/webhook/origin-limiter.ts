@@ -2,7 +2,7 @@
  * A counting semaphore per origin, so that a slow endpoint holds at most
  * `limit` of the sender's requests and never the slots of another origin.
  */
-import { type AbortSource, onAbort } from '../abort.js';
+import { type AbortSource, onAbort } from '../core/abort.js';
 
 interface Slots {
   active: number;

@@ -6,8 +6,8 @@
  * of the response are read.
  */
 import { Agent, errors, request } from 'undici';
-import { AbortEmitter, type AbortSource, onAbort } from '../abort.js';
-import { type AttemptStatus, classifyError, errorMessage, statusFromHttp } from '../status.js';
+import { AbortEmitter, type AbortSource, onAbort } from '../core/abort.js';
+import { type AttemptStatus, classifyError, errorMessage, statusFromHttp } from '../core/outcome.js';
 import { AddressGuard, type AddressGuardOptions } from './address-guard.js';
 import { OriginLimiter } from './origin-limiter.js';
 import { type BoundedBody, readBounded } from './read-body.js';

@@ -7,7 +7,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import pg from 'pg';
 import { pino } from 'pino';
 import type { TestProject } from 'vitest/node';
-import { migrate } from '../../src/db/migrate.js';
+import { migrate } from '../../src/schema/migrate.js';
 import { ensureDatabase } from '../../src/dev/embedded.js';
 import { withDatabase } from './urls.js';
 

@@ -1,4 +1,4 @@
-import { opsQueries, filterParams } from '../../ops.js';
+import { opsQueries, filterParams } from '../../dispatch/bulk.js';
 import { type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, intFlag, noExtraArgs, statusesFlag, withDispatch } from '../options.js';
 import { formatAge, formatTime, printTable } from '../output.js';

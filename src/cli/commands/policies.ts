@@ -1,5 +1,5 @@
-import { formatCompact } from '../../duration.js';
-import { opsQueries } from '../../ops.js';
+import { formatCompact } from '../../core/duration.js';
+import { opsQueries } from '../../dispatch/bulk.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, intFlag, noExtraArgs, numberFlag, withDispatch } from '../options.js';
 import { printTable } from '../output.js';

@@ -1,5 +1,5 @@
-import { formatCompact } from '../../duration.js';
-import { pruneCalls } from '../../ops.js';
+import { formatCompact } from '../../core/duration.js';
+import { pruneCalls } from '../../dispatch/bulk.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, intFlag, noExtraArgs, withDispatch } from '../options.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from '../common.js';
 import { CONNECTION_USAGE } from '../common.js';
-import { opsQueries } from '../../ops.js';
+import { opsQueries } from '../../dispatch/bulk.js';
 import { runBulkCommand } from '../bulk.js';
 
 const usage = `Usage: pgdispatch retry <call-id> [--reason TEXT]

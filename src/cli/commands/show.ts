@@ -1,5 +1,5 @@
-import type { HistoryEntry } from '../../db/types.js';
-import { opsQueries } from '../../ops.js';
+import type { HistoryEntry } from '../../schema/types.js';
+import { opsQueries } from '../../dispatch/bulk.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { callIdArg, noExtraArgs, withDispatch } from '../options.js';
 import { formatAge, formatMs, formatTime, printTable } from '../output.js';

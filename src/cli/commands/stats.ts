@@ -1,4 +1,4 @@
-import { opsQueries } from '../../ops.js';
+import { opsQueries } from '../../dispatch/bulk.js';
 import { type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, noExtraArgs, withDispatch } from '../options.js';
 import { formatMs, printTable } from '../output.js';

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Dispatch } from '../../dispatch.js';
-import type { WorkerOptions } from '../../worker/runner.js';
+import type { Dispatch } from '../../client.js';
+import type { WorkerOptions } from '../../worker/start.js';
 import { CliError, type Command, withUsage } from '../common.js';
 import { durationFlag, intFlag } from '../options.js';
 

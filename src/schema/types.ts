@@ -3,7 +3,7 @@
  * users can type a database with `PgDispatchDatabase`; the API returns these.
  */
 import type { ColumnType, Generated, Selectable } from 'kysely';
-import type { AttemptStatus, CallStatus } from '../status.js';
+import type { AttemptStatus, CallStatus } from '../core/outcome.js';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 

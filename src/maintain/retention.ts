@@ -5,9 +5,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Dispatch } from '../dispatch.js';
-import { isConnectionError } from '../errors.js';
-import { opsQueries } from '../ops.js';
+import type { Dispatch } from '../client.js';
+import { isConnectionError } from '../core/errors.js';
+import { opsQueries } from '../dispatch/bulk.js';
 
 export interface RetentionOptions {
   /** Finished calls older than this go, in ms. (Default: 30 days) */

@@ -4,7 +4,7 @@
  * identifier, validated at startup), and it is part of the prepared
  * statement's name so two schemas never share a plan.
  */
-import { quoteIdent } from './ident.js';
+import { quoteIdent } from '../schema/ident.js';
 
 export interface NamedQuery {
   name: string;

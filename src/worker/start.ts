@@ -5,13 +5,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Dispatch } from '../dispatch.js';
-import { Heartbeat } from './heartbeat.js';
-import { type ClaimedJob, JobLoop } from './loop.js';
-import { Metrics } from './metrics.js';
-import { type AttemptOutcome, Recorder, type RecordResult } from './recorder.js';
-import { Retention, type RetentionOptions } from './retention.js';
-import { type Attempt, makeAttempt } from './task.js';
+import type { Dispatch } from '../client.js';
+import { Heartbeat } from '../maintain/heartbeat.js';
+import { type ClaimedJob, JobLoop } from '../queue/job-loop.js';
+import { Metrics } from '../observe/metrics.js';
+import { type AttemptOutcome, Recorder, type RecordResult } from '../record/recorder.js';
+import { Retention, type RetentionOptions } from '../maintain/retention.js';
+import { type Attempt, makeAttempt } from '../run/attempt.js';
 
 export interface WorkerOptions {
   /** Attempts run at once in this process. (Default: 25) */

@@ -4,10 +4,10 @@
  * batches, one transaction each, so a million calls never hold one giant
  * transaction and a Ctrl-C loses at most the batch in flight.
  */
-import type { Dispatch } from './dispatch.js';
-import { buildOpsQueries, type OpsQueries } from './db/ops-queries.js';
-import { DispatchError, fromPgError } from './errors.js';
-import type { CallStatus } from './status.js';
+import type { Dispatch } from '../client.js';
+import { buildOpsQueries, type OpsQueries } from '../sql/ops-queries.js';
+import { DispatchError, fromPgError } from '../core/errors.js';
+import type { CallStatus } from '../core/outcome.js';
 
 const cache = new WeakMap<Dispatch, OpsQueries>();
 

@@ -6,9 +6,9 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { Queries } from '../db/queries.js';
-import { isConnectionError, retryWhileUnreachable } from '../errors.js';
-import { type AttemptStatus, type CallStatus, isRetryable } from '../status.js';
+import type { Queries } from '../sql/queries.js';
+import { isConnectionError, retryWhileUnreachable } from '../core/errors.js';
+import { type AttemptStatus, type CallStatus, isRetryable } from '../core/outcome.js';
 
 /** One finished attempt, as record_outcomes reads it (migrations/0007). */
 export interface AttemptOutcome {

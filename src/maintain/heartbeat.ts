@@ -7,9 +7,9 @@
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { Dispatch } from '../dispatch.js';
-import { isConnectionError } from '../errors.js';
-import { opsQueries } from '../ops.js';
+import type { Dispatch } from '../client.js';
+import { isConnectionError } from '../core/errors.js';
+import { opsQueries } from '../dispatch/bulk.js';
 
 export interface HeartbeatOptions {
   workerId: string;

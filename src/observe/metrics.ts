@@ -6,8 +6,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Dispatch } from '../dispatch.js';
-import { opsQueries } from '../ops.js';
+import type { Dispatch } from '../client.js';
+import { opsQueries } from '../dispatch/bulk.js';
 
 /** Attempt duration buckets, in seconds: webhooks take milliseconds to tens of seconds. */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];

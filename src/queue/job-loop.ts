@@ -11,9 +11,9 @@
 import { setMaxListeners } from 'node:events';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { Queries } from '../db/queries.js';
-import { isConnectionError, reconnectDelayMs } from '../errors.js';
-import type { Handled } from './task.js';
+import type { Queries } from '../sql/queries.js';
+import { isConnectionError, reconnectDelayMs } from '../core/errors.js';
+import type { Handled } from '../run/attempt.js';
 
 export interface ClaimedJob {
   id: string;

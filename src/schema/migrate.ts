@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { DispatchError, fromPgError } from '../errors.js';
+import { DispatchError, fromPgError } from '../core/errors.js';
 import { quoteIdent, quoteLiteral } from './ident.js';
 
 /** Where the numbered .sql files live, both from src/ (tests) and dist/ (installed). */

@@ -3,11 +3,11 @@
  * its outcome, hands it to the recorder and logs one line.
  */
 import type { Logger } from 'pino';
-import { ABORT_EMITTER, AbortEmitter, callEach } from '../abort.js';
-import type { CallContext, RegisteredFunction } from '../dispatch.js';
-import { type AttemptStatus, classifyError, SnoozeError } from '../status.js';
-import type { ClaimedJob } from './loop.js';
-import type { AttemptOutcome, Recorder, RecordResult } from './recorder.js';
+import { ABORT_EMITTER, AbortEmitter, callEach } from '../core/abort.js';
+import type { CallContext, RegisteredFunction } from '../client.js';
+import { type AttemptStatus, classifyError, SnoozeError } from '../core/outcome.js';
+import type { ClaimedJob } from '../queue/job-loop.js';
+import type { AttemptOutcome, Recorder, RecordResult } from '../record/recorder.js';
 
 /** What dispatch puts in a graphile-worker job's payload. */
 export interface JobPayload {

@@ -6,12 +6,12 @@
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { migrate, type MigrateResult } from './db/migrate.js';
-import { assertSchemaName } from './db/ident.js';
-import { buildQueries, type NamedQuery, type Queries } from './db/queries.js';
-import type { Attempt, Call, HistoryEntry } from './db/types.js';
-import { DispatchError, fromPgError } from './errors.js';
-import { defaultLogger } from './log.js';
+import { migrate, type MigrateResult } from './schema/migrate.js';
+import { assertSchemaName } from './schema/ident.js';
+import { buildQueries, type NamedQuery, type Queries } from './sql/queries.js';
+import type { Attempt, Call, HistoryEntry } from './schema/types.js';
+import { DispatchError, fromPgError } from './core/errors.js';
+import { defaultLogger } from './core/log.js';
 import { Endpoints } from './webhook/endpoints.js';
 import {
   validateWebhookInput,
@@ -20,7 +20,7 @@ import {
   type WebhookOptions,
   type WebhookOutput,
 } from './webhook/function.js';
-import type { WorkerHandle, WorkerOptions } from './worker/runner.js';
+import type { WorkerHandle, WorkerOptions } from './worker/start.js';
 
 /** Anything that can run a query: a pg Pool, PoolClient or Client. */
 export interface PgQueryable {
@@ -339,7 +339,7 @@ export class Dispatch {
    */
   async worker(options: WorkerOptions = {}): Promise<WorkerHandle> {
     // Loaded on demand: an application that only dispatches never imports graphile-worker.
-    const { startWorker } = await import('./worker/runner.js');
+    const { startWorker } = await import('./worker/start.js');
     // The HTTP client too, now rather than in the first webhook's attempt.
     await this.#webhook.sender();
     return startWorker(this, options);

@@ -3,7 +3,7 @@
  * listings for the CLI, bulk retry and cancel. Same rules as queries.ts:
  * bound parameters only, the validated schema name is the one thing spliced.
  */
-import { quoteIdent } from './ident.js';
+import { quoteIdent } from '../schema/ident.js';
 import type { NamedQuery } from './queries.js';
 
 export type OpsQueries = ReturnType<typeof buildOpsQueries>;
