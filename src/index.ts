@@ -56,11 +56,9 @@ export {
   type BulkResult,
   type CallFilter,
   cancelCalls,
-  listWorkers,
-  type PruneOptions,
-  pruneCalls,
   retryCalls,
-  type WorkerInfo,
 } from './dispatch/bulk.js';
+export { type PruneOptions, pruneCalls } from './maintain/prune.js';
+export { listWorkers, type WorkerInfo } from './observe/read-model.js';
 export { formatCompact, parseDuration } from './core/duration.js';
 export type { RetentionOptions } from './maintain/retention.js';

@@ -5,6 +5,7 @@
  * The runner here deletes a job where pgdispatch's recorder would record it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runtimeOf } from '../src/sql/runtime.js';
 import type { Dispatch, DispatchFunction } from '../src/index.js';
 import { type ClaimedJob, JobLoop, type JobLoopOptions } from '../src/queue/job-loop.js';
 import {
@@ -25,7 +26,7 @@ beforeAll(async () => {
   dispatch = db.dispatch();
   fn = dispatch.func('loop_fn', async () => undefined);
   const { rows } = await db.pool.query<{ id: number }>({
-    ...dispatch.queries.taskIds,
+    ...runtimeOf(dispatch).queries.taskIds,
     values: [['loop_fn']],
   });
   taskIds = rows.map((r) => r.id);
@@ -46,7 +47,7 @@ const complete = (job: ClaimedJob) =>
 function loop(workerId: string, options: Partial<JobLoopOptions> & Pick<JobLoopOptions, 'run'>) {
   return new JobLoop({
     pool: dispatch.pool,
-    queries: dispatch.queries,
+    queries: runtimeOf(dispatch).queries,
     logger: quietLogger(),
     workerId,
     taskIds,
@@ -221,7 +222,7 @@ describe('claim_jobs', () => {
         // Halfway, the table gets statistics, as autovacuum would give it.
         if (i === 4) await client.query('analyze graphile_worker._private_jobs');
         const { rows } = await client.query({
-          ...dispatch.queries.claimJobs,
+          ...runtimeOf(dispatch).queries.claimJobs,
           values: ['w-plan', taskIds, 50, -32_768, '-infinity'],
         });
         expect(rows).toHaveLength(50);

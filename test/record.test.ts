@@ -5,6 +5,7 @@
  * outcome. Both write the same rows.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runtimeOf } from '../src/sql/runtime.js';
 import type { Dispatch, DispatchFunction } from '../src/index.js';
 import { createTestDatabase, nestedPlans, type TestDatabase } from './support/db.js';
 
@@ -54,7 +55,7 @@ function outcome(call: { call_id: string; job_id: string }, status: string, extr
 
 async function recordOutcomes(worker: string, outcomes: unknown[]) {
   const { rows } = await db.pool.query({
-    ...dispatch.queries.recordOutcomes,
+    ...runtimeOf(dispatch).queries.recordOutcomes,
     values: [worker, JSON.stringify(outcomes)],
   });
   return rows;
@@ -166,7 +167,7 @@ describe('record_outcomes at scale', () => {
       for (let i = 0; i < 8; i++) {
         const [call] = await running(1);
         await client.query({
-          ...dispatch.queries.recordOutcomes,
+          ...runtimeOf(dispatch).queries.recordOutcomes,
           values: ['w-plan', JSON.stringify([outcome(call!, 'ok')])],
         });
       }

@@ -53,6 +53,7 @@ const UNAVAILABLE = new Set([
 /** Whether a database error means "try again later" rather than "this is wrong". */
 export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
+  if (err instanceof DispatchError) return err.code === 'DATABASE_UNAVAILABLE';
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && UNAVAILABLE.has(code)) return true;
   return /Connection terminated|connection timeout|Client has encountered a connection error|Connection ended/i.test(

@@ -1,25 +1,12 @@
 /**
  * Operations on many calls at once, for the CLI and the TypeScript API:
- * bulk retry and cancel, pruning, the worker list. Bulk work goes in
+ * bulk retry and cancel. Bulk work goes in
  * batches, one transaction each, so a million calls never hold one giant
  * transaction and a Ctrl-C loses at most the batch in flight.
  */
-import type { Dispatch } from '../client.js';
-import { buildOpsQueries, type OpsQueries } from '../sql/ops-queries.js';
-import { DispatchError, fromPgError } from '../core/errors.js';
+import { DispatchError } from '../core/errors.js';
 import type { CallStatus } from '../core/outcome.js';
-
-const cache = new WeakMap<Dispatch, OpsQueries>();
-
-/** The operations queries of an instance's schema. */
-export function opsQueries(dispatch: Dispatch): OpsQueries {
-  let q = cache.get(dispatch);
-  if (!q) {
-    q = buildOpsQueries(dispatch.schema);
-    cache.set(dispatch, q);
-  }
-  return q;
-}
+import { type HasRuntime, run, runOne, runtimeOf } from '../sql/runtime.js';
 
 export interface CallFilter {
   /** Only calls in these statuses. */
@@ -65,7 +52,7 @@ export interface BulkResult {
  * @example
  * await retryCalls(dispatch, { status: 'failed', function: 'send_webhook', sinceMs: 3_600_000 });
  */
-export function retryCalls(dispatch: Dispatch, options: BulkOptions = {}): Promise<BulkResult> {
+export function retryCalls(dispatch: HasRuntime, options: BulkOptions = {}): Promise<BulkResult> {
   return bulk(dispatch, 'retryBatch', ['failed', 'cancelled'], options, 'bulk retry');
 }
 
@@ -75,12 +62,12 @@ export function retryCalls(dispatch: Dispatch, options: BulkOptions = {}): Promi
  * @example
  * await cancelCalls(dispatch, { function: 'send_webhook', reason: 'endpoint retired' });
  */
-export function cancelCalls(dispatch: Dispatch, options: BulkOptions = {}): Promise<BulkResult> {
+export function cancelCalls(dispatch: HasRuntime, options: BulkOptions = {}): Promise<BulkResult> {
   return bulk(dispatch, 'cancelBatch', ['pending', 'running', 'retrying'], options, null);
 }
 
 async function bulk(
-  dispatch: Dispatch,
+  dispatch: HasRuntime,
   query: 'retryBatch' | 'cancelBatch',
   allowed: readonly CallStatus[],
   options: BulkOptions,
@@ -93,16 +80,17 @@ async function bulk(
   const requested = toArray(options.status) ?? allowed;
   const statuses = requested.filter((s) => allowed.includes(s));
   const filter = filterParams({ ...options, status: statuses });
-  const q = opsQueries(dispatch);
+  const rt = runtimeOf(dispatch);
+  const q = rt.queries;
   // The upper bound is fixed at the start: calls dispatched during the run
   // (or failing again after this run retried them) are not chased.
-  const counted = await query1<{ n: number; max_id: string }>(dispatch, q.countCalls, filter);
+  const counted = await runOne<{ n: number; max_id: string }>(rt, q.countCalls, filter);
   const total = counted.n;
   const progress: BulkProgress = { done: 0, total, changed: 0 };
   if (statuses.length === 0 || total === 0) return { matched: total, changed: 0 };
   let cursor = '0';
   for (;;) {
-    const rows = await run<{ id: string; done: boolean }>(dispatch, q[query], [
+    const rows = await run<{ id: string; done: boolean }>(rt, q[query], [
       ...filter,
       cursor,
       batchSize,
@@ -118,55 +106,6 @@ async function bulk(
     if (rows.length < batchSize) break;
   }
   return { matched: total, changed: progress.changed };
-}
-
-export interface PruneOptions {
-  /** Finished calls older than this many milliseconds go. */
-  olderThanMs: number;
-  /** Calls deleted per statement. (Default: 1000) */
-  batchSize?: number;
-  /** Called after each batch with the running total. */
-  onProgress?: (deleted: number) => void;
-}
-
-/**
- * Deletes finished (succeeded, failed, cancelled) calls that finished more
- * than `olderThanMs` ago, with their attempts and events, in small batches.
- * Returns how many calls were deleted.
- */
-export async function pruneCalls(dispatch: Dispatch, options: PruneOptions): Promise<number> {
-  const batchSize = options.batchSize ?? 1000;
-  if (!(Number.isFinite(options.olderThanMs) && options.olderThanMs >= 0)) {
-    throw new DispatchError('INVALID_OPTION', 'olderThanMs must be a non-negative number');
-  }
-  let deleted = 0;
-  for (;;) {
-    const row = await query1<{ deleted: number }>(dispatch, opsQueries(dispatch).prune, [
-      options.olderThanMs / 1000,
-      batchSize,
-    ]);
-    deleted += row.deleted;
-    options.onProgress?.(deleted);
-    if (row.deleted < batchSize) return deleted;
-  }
-}
-
-export interface WorkerInfo {
-  id: string;
-  host: string;
-  pid: number;
-  started_at: Date;
-  heartbeat_at: Date;
-  concurrency: number;
-  functions: string[];
-  version: string | null;
-  heartbeat_age_s: number;
-  locked_jobs: number;
-}
-
-/** Registered workers, oldest first, with the age of their last heartbeat. */
-export function listWorkers(dispatch: Dispatch): Promise<WorkerInfo[]> {
-  return run<WorkerInfo>(dispatch, opsQueries(dispatch).listWorkers, []);
 }
 
 /** `[statuses, function, since seconds]`: the parameters of the shared call filter. */
@@ -185,25 +124,4 @@ export function filterParams(f: CallFilter): [string[] | null, string | null, nu
 function toArray<T>(v: T | readonly T[] | undefined): readonly T[] | undefined {
   if (v === undefined) return undefined;
   return Array.isArray(v) ? (v as readonly T[]) : [v as T];
-}
-
-async function query1<R>(
-  dispatch: Dispatch,
-  query: { name: string; text: string },
-  values: unknown[],
-): Promise<R> {
-  const rows = await run<R>(dispatch, query, values);
-  return rows[0]!;
-}
-
-async function run<R>(
-  dispatch: Dispatch,
-  query: { name: string; text: string },
-  values: unknown[],
-): Promise<R[]> {
-  try {
-    return (await dispatch.pool.query({ ...query, values })).rows as R[];
-  } catch (err) {
-    throw fromPgError(err);
-  }
 }

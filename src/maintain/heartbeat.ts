@@ -7,9 +7,8 @@
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { Dispatch } from '../client.js';
-import { isConnectionError } from '../core/errors.js';
-import { opsQueries } from '../dispatch/bulk.js';
+import type { Runtime } from '../sql/runtime.js';
+import { PeriodicService } from './service.js';
 
 export interface HeartbeatOptions {
   workerId: string;
@@ -33,29 +32,23 @@ interface LostWorker {
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string })
   .version;
 
-export class Heartbeat {
-  readonly #dispatch: Dispatch;
+export class Heartbeat extends PeriodicService {
+  readonly #rt: Runtime;
   readonly #o: HeartbeatOptions;
-  #timer: NodeJS.Timeout | undefined;
-  #tick: Promise<void> | null = null;
-  #stopped = false;
   /** Since when every heartbeat has succeeded; null while the database is unreachable. */
   #healthySince: number | null = null;
   #lastOkAt = 0;
   #registered = false;
-  /** What has failed since the last success (heartbeat, rescue): logged once at warn. */
-  readonly #failing = new Set<string>();
 
-  constructor(dispatch: Dispatch, options: HeartbeatOptions) {
-    this.#dispatch = dispatch;
+  constructor(rt: Runtime, options: HeartbeatOptions) {
+    super(options.logger, options.intervalMs);
+    this.#rt = rt;
     this.#o = options;
   }
 
   /** Registers the worker (a failure is logged, not thrown) and starts the timer. */
-  async start(): Promise<void> {
-    this.#tick = this.#beat();
-    await this.#tick;
-    this.#schedule();
+  override async start(): Promise<void> {
+    await this.startNow();
   }
 
   /** Whether the last heartbeat succeeded recently enough for others to consider us alive. */
@@ -64,44 +57,28 @@ export class Heartbeat {
   }
 
   /** Stops the timer and removes the worker's row (best effort: a dead row is rescued anyway). */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#tick;
-    await this.#dispatch.pool
-      .query({ ...opsQueries(this.#dispatch).unregister, values: [this.#o.workerId] })
+  override async stop(): Promise<void> {
+    await super.stop();
+    await this.#rt.pool
+      .query({ ...this.#rt.queries.unregister, values: [this.#o.workerId] })
       .catch((err: unknown) =>
-        this.#o.logger.warn({ err: (err as Error).message }, 'could not unregister the worker'),
+        this.logger.warn({ err: (err as Error).message }, 'could not unregister the worker'),
       );
   }
 
-  #schedule(): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#tick = this.#beat().finally(() => {
-        this.#tick = null;
-        this.#schedule();
-      });
-    }, this.#o.intervalMs);
-    this.#timer.unref();
-  }
-
-  async #beat(): Promise<void> {
-    const q = opsQueries(this.#dispatch);
+  protected async round(): Promise<void> {
     const o = this.#o;
+    const next = `will try again in ${o.intervalMs} ms`;
     try {
-      const { rows } = await this.#dispatch.pool.query<{ existed: boolean }>({
-        ...q.heartbeat,
+      const { rows } = await this.#rt.pool.query<{ existed: boolean }>({
+        ...this.#rt.queries.heartbeat,
         values: [o.workerId, hostname(), process.pid, o.concurrency, o.functions, VERSION],
       });
-      if (this.#healthySince === null && this.#lastOkAt > 0) {
-        o.logger.info('heartbeat: database reachable again');
-      }
+      this.outage.ok('heartbeat', 'heartbeat: database reachable again');
       this.#healthySince ??= Date.now();
       this.#lastOkAt = Date.now();
-      this.#failing.delete('heartbeat');
       if (this.#registered && rows[0]?.existed === false) {
-        o.logger.warn(
+        this.logger.warn(
           { workerId: o.workerId },
           'this worker was presumed dead (missed heartbeats) and re-registered; calls it held may run twice',
         );
@@ -109,24 +86,24 @@ export class Heartbeat {
       this.#registered = true;
     } catch (err) {
       this.#healthySince = null;
-      this.#logFailure('heartbeat', err);
+      this.outage.failed('heartbeat', err, next);
       return;
     }
     // Judge others only after being reachable ourselves for a whole
     // threshold: after an outage every heartbeat is stale, and the first
     // worker back must not take the others' calls.
     if (Date.now() - (this.#healthySince ?? Date.now()) < o.rescueAfterMs) return;
-    await this.#rescue();
+    await this.#rescue(next);
   }
 
-  async #rescue(): Promise<void> {
+  async #rescue(next: string): Promise<void> {
     const o = this.#o;
     try {
-      const { rows } = await this.#dispatch.pool.query<LostWorker>({
-        ...opsQueries(this.#dispatch).rescue,
+      const { rows } = await this.#rt.pool.query<LostWorker>({
+        ...this.#rt.queries.rescue,
         values: [o.rescueAfterMs / 1000, o.workerId],
       });
-      this.#failing.delete('rescue');
+      this.outage.ok('rescue');
       if (rows.length === 0) return;
       let jobs = 0;
       for (const w of rows) {
@@ -134,28 +111,14 @@ export class Heartbeat {
         const seen = w.heartbeat_at
           ? `last heartbeat ${w.heartbeat_at.toISOString()}`
           : 'never registered';
-        o.logger.warn(
+        this.logger.warn(
           { lostWorker: w.worker_id, host: w.host, pid: w.pid, jobs: w.jobs },
           `rescued worker ${w.worker_id} (${w.host ?? '?'} pid ${w.pid ?? '?'}, ${seen}): ${w.jobs} job(s) released to run again`,
         );
       }
       o.onRescue?.({ workers: rows.length, jobs });
     } catch (err) {
-      this.#logFailure('rescue', err);
-    }
-  }
-
-  #logFailure(what: string, err: unknown): void {
-    if (isConnectionError(err)) {
-      // Once per outage at warn; the retries every interval only at debug.
-      const level = this.#failing.has(what) ? 'debug' : 'warn';
-      this.#failing.add(what);
-      this.#o.logger[level](
-        { err: (err as Error).message },
-        `${what}: database unreachable; will try again in ${this.#o.intervalMs} ms`,
-      );
-    } else {
-      this.#o.logger.error({ err }, `${what} failed; will try again in ${this.#o.intervalMs} ms`);
+      this.outage.failed('rescue', err, next);
     }
   }
 }

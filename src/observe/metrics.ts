@@ -6,8 +6,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Dispatch } from '../client.js';
-import { opsQueries } from '../dispatch/bulk.js';
+import type { Runtime } from '../sql/runtime.js';
+import { waitingCalls } from './read-model.js';
 
 /** Attempt duration buckets, in seconds: webhooks take milliseconds to tens of seconds. */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -25,7 +25,7 @@ export interface Health {
 }
 
 export class Metrics {
-  readonly #dispatch: Dispatch;
+  readonly #rt: Runtime;
   readonly #logger: Logger;
   readonly #attempts = new Map<string, number>();
   readonly #durations = new Map<string, Histogram>();
@@ -33,8 +33,8 @@ export class Metrics {
   #rescuedJobs = 0;
   #server: Server | undefined;
 
-  constructor(dispatch: Dispatch, logger: Logger) {
-    this.#dispatch = dispatch;
+  constructor(rt: Runtime, logger: Logger) {
+    this.#rt = rt;
     this.#logger = logger;
   }
 
@@ -158,14 +158,11 @@ export class Metrics {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error('timed out')), SCRAPE_QUERY_TIMEOUT_MS);
       });
-      const { rows } = await Promise.race([
-        this.#dispatch.pool.query<{ waiting: number; oldest_s: number }>({
-          ...opsQueries(this.#dispatch).waiting,
-          values: [],
-        }),
+      const queue = await Promise.race([
+        waitingCalls(this.#rt),
         timeout,
       ]);
-      return rows[0];
+      return queue;
     } catch (err) {
       this.#logger.warn({ err: (err as Error).message }, 'metrics: cannot read queue gauges');
       return undefined;

@@ -4,7 +4,8 @@
  */
 import type { Logger } from 'pino';
 import { ABORT_EMITTER, AbortEmitter, callEach } from '../core/abort.js';
-import type { CallContext, RegisteredFunction } from '../client.js';
+import type { CallContext } from '../registry/handler.js';
+import type { RegisteredFunction } from '../registry/registry.js';
 import { type AttemptStatus, classifyError, SnoozeError } from '../core/outcome.js';
 import type { ClaimedJob } from '../queue/job-loop.js';
 import type { AttemptOutcome, Recorder, RecordResult } from '../record/recorder.js';

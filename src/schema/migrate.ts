@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { DispatchError, fromPgError } from '../core/errors.js';
-import { quoteIdent, quoteLiteral } from './ident.js';
+import { quoteIdent, quoteLiteral } from '../core/ident.js';
 
 /** Where the numbered .sql files live, both from src/ (tests) and dist/ (installed). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));

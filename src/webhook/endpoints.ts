@@ -4,7 +4,7 @@
  * `pgdispatch endpoints` is a shell over it.
  */
 import type pg from 'pg';
-import { quoteIdent } from '../schema/ident.js';
+import { quoteIdent } from '../core/ident.js';
 import { DispatchError, fromPgError } from '../core/errors.js';
 import { generateSecret } from './sign.js';
 

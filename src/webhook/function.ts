@@ -4,7 +4,7 @@
  * the guarded undici sender and turns the result into an attempt outcome.
  */
 import { abortSourceOf } from '../core/abort.js';
-import type { CallContext, Handler } from '../client.js';
+import type { CallContext, Handler } from '../registry/handler.js';
 import { DispatchError } from '../core/errors.js';
 import { OutcomeError, SnoozeError } from '../core/outcome.js';
 import { AddressGuard, type AddressGuardOptions } from './address-guard.js';

@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Dispatch } from '../client.js';
+import { registerFunctions } from '../dispatch/dispatch.js';
+import type { Registry } from '../registry/registry.js';
+import type { Runtime } from '../sql/runtime.js';
 import { Heartbeat } from '../maintain/heartbeat.js';
 import { type ClaimedJob, JobLoop } from '../queue/job-loop.js';
 import { Metrics } from '../observe/metrics.js';
@@ -57,7 +59,8 @@ export interface WorkerHandle {
 }
 
 export async function startWorker(
-  dispatch: Dispatch,
+  rt: Runtime,
+  registry: Registry,
   options: WorkerOptions = {},
 ): Promise<WorkerHandle> {
   const concurrency = options.concurrency ?? 25;
@@ -74,28 +77,28 @@ export async function startWorker(
   if (!(heartbeatIntervalMs > 0 && rescueAfterMs > heartbeatIntervalMs)) {
     throw new TypeError('heartbeatIntervalMs must be > 0 and rescueAfterMs greater than it');
   }
-  const logger = dispatch.logger.child({ component: 'worker' });
-  await dispatch.registerFunctions(true);
+  const logger = rt.logger.child({ component: 'worker' });
+  await registerFunctions(rt, registry, true);
 
   const workerId = `worker-${randomBytes(9).toString('hex')}`;
 
   const snooze = async (job: { job_id: string; delay_ms: number }) => {
-    await dispatch.pool.query({
-      ...dispatch.queries.snoozeJobs,
+    await rt.pool.query({
+      ...rt.queries.snoozeJobs,
       values: [JSON.stringify([job]), workerId],
     });
     // Claim it again when it is due, not at the next poll.
     loop?.wakeAt(new Date(Date.now() + job.delay_ms));
   };
-  const recorder = new Recorder(dispatch.pool, dispatch.queries, logger, workerId);
-  const metrics = new Metrics(dispatch, logger);
+  const recorder = new Recorder(rt.pool, rt.queries, logger, workerId);
+  const metrics = new Metrics(rt, logger);
   let loop: JobLoop | undefined;
   const env = {
     recorder,
-    logger: dispatch.logger,
+    logger: rt.logger,
     release: async (job: { job_id: string; call_id: string; attempt: number }) => {
-      await dispatch.pool.query({
-        ...dispatch.queries.releaseJobs,
+      await rt.pool.query({
+        ...rt.queries.releaseJobs,
         values: [
           JSON.stringify([job]),
           workerId,
@@ -110,16 +113,16 @@ export async function startWorker(
     snooze,
   };
   // The graphile-worker task of each function (created if no job named it yet).
-  const { rows: tasks } = await dispatch.pool.query<{ id: number; identifier: string }>({
-    ...dispatch.queries.taskIds,
-    values: [[...dispatch.functions.keys()]],
+  const { rows: tasks } = await rt.pool.query<{ id: number; identifier: string }>({
+    ...rt.queries.taskIds,
+    values: [registry.names()],
   });
   const attempts = new Map<number, Attempt>();
   for (const task of tasks) {
-    const fn = dispatch.functions.get(task.identifier);
+    const fn = registry.get(task.identifier);
     if (fn) attempts.set(task.id, makeAttempt(fn, env));
   }
-  const functions = [...dispatch.functions.keys()];
+  const functions = registry.names();
 
   // Bound before the first claim, so a taken port fails the start cleanly.
   let heartbeat: Heartbeat | undefined;
@@ -155,8 +158,8 @@ export async function startWorker(
   };
 
   loop = new JobLoop({
-    pool: dispatch.pool,
-    queries: dispatch.queries,
+    pool: rt.pool,
+    queries: rt.queries,
     logger,
     workerId,
     taskIds: [...attempts.keys()],
@@ -171,7 +174,7 @@ export async function startWorker(
   });
   // Registered before the first claim, so a rescuer never mistakes this
   // worker's jobs for a dead worker's.
-  heartbeat = new Heartbeat(dispatch, {
+  heartbeat = new Heartbeat(rt, {
     workerId,
     concurrency,
     functions,
@@ -198,7 +201,7 @@ export async function startWorker(
   const retention =
     options.retention === false
       ? undefined
-      : new Retention(dispatch, options.retention ?? {}, logger);
+      : new Retention(rt, options.retention ?? {}, logger);
   retention?.start();
 
   let finished: () => void = () => {};

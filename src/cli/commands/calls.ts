@@ -1,4 +1,6 @@
-import { opsQueries, filterParams } from '../../dispatch/bulk.js';
+import { filterParams } from '../../dispatch/bulk.js';
+import { listCalls } from '../../observe/read-model.js';
+import { runtimeOf } from '../../sql/runtime.js';
 import { type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, intFlag, noExtraArgs, statusesFlag, withDispatch } from '../options.js';
 import { formatAge, formatTime, printTable } from '../output.js';
@@ -15,18 +17,6 @@ Options:
   --limit N            at most N calls (default: 50)
   --json               one JSON array instead of a table
 ${CONNECTION_USAGE}`;
-
-interface CallRow {
-  id: string;
-  function: string;
-  status: string;
-  attempts: number;
-  retry_policy: string;
-  created_at: Date;
-  next_attempt_at: Date | null;
-  finished_at: Date | null;
-  last_error: string | null;
-}
 
 export const callsCommand: Command = {
   name: 'calls',
@@ -47,13 +37,7 @@ export const callsCommand: Command = {
       sinceMs: durationFlag(values.since, '--since'),
     });
     const limit = intFlag(values.limit, '--limit', { max: 100_000 }) ?? 50;
-    const rows = await withDispatch(values, async (d) => {
-      const { rows } = await d.pool.query<CallRow>({
-        ...opsQueries(d).listCalls,
-        values: [...filter, limit],
-      });
-      return rows;
-    });
+    const rows = await withDispatch(values, (d) => listCalls(runtimeOf(d), filter, limit));
     if (values.json) {
       console.log(JSON.stringify(rows, null, 2));
       return 0;

@@ -1,5 +1,6 @@
 import { formatCompact } from '../../core/duration.js';
-import { opsQueries } from '../../dispatch/bulk.js';
+import { listPolicies } from '../../observe/read-model.js';
+import { runtimeOf } from '../../sql/runtime.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, intFlag, noExtraArgs, numberFlag, withDispatch } from '../options.js';
 import { printTable } from '../output.js';
@@ -22,18 +23,6 @@ Options of set:
   --max-age D|none     a call older than this is not retried again
   --description TEXT
 ${CONNECTION_USAGE}`;
-
-interface PolicyRow {
-  name: string;
-  delays_ms: number[];
-  base_ms: number | null;
-  factor: number | null;
-  cap_ms: number | null;
-  jitter: number;
-  max_attempts: number;
-  max_age_ms: number | null;
-  description: string | null;
-}
 
 export const policiesCommand: Command = {
   name: 'policies',
@@ -101,7 +90,7 @@ export const policiesCommand: Command = {
     const schedule = delays !== undefined || base !== undefined;
 
     await withDispatch(values, async (d) => {
-      const q = opsQueries(d);
+      const q = runtimeOf(d).queries;
       const exists = (
         await d.pool.query<{ exists: boolean }>({ ...q.policyExists, values: [name] })
       ).rows[0]?.exists;
@@ -148,8 +137,7 @@ export const policiesCommand: Command = {
 
 async function list(values: Parameters<typeof withDispatch>[0] & { json?: boolean | undefined }) {
   const rows = await withDispatch(values, async (d) => {
-    const { rows } = await d.pool.query<PolicyRow>({ ...opsQueries(d).listPolicies, values: [] });
-    return rows;
+    return listPolicies(runtimeOf(d));
   });
   if (values.json) {
     console.log(JSON.stringify(rows, null, 2));

@@ -1,5 +1,5 @@
 import { formatCompact } from '../../core/duration.js';
-import { pruneCalls } from '../../dispatch/bulk.js';
+import { pruneCalls } from '../../maintain/prune.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, intFlag, noExtraArgs, withDispatch } from '../options.js';
 

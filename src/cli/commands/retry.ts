@@ -1,6 +1,6 @@
 import type { Command } from '../common.js';
 import { CONNECTION_USAGE } from '../common.js';
-import { opsQueries } from '../../dispatch/bulk.js';
+import { runtimeOf } from '../../sql/runtime.js';
 import { runBulkCommand } from '../bulk.js';
 
 const usage = `Usage: pgdispatch retry <call-id> [--reason TEXT]
@@ -30,7 +30,7 @@ export const retryCommand: Command = {
       allowed: ['failed', 'cancelled'],
       one: async (d, id, reason) => {
         const { rows } = await d.pool.query<{ done: boolean }>({
-          ...opsQueries(d).retryOne,
+          ...runtimeOf(d).queries.retryOne,
           values: [id, `cli:${process.env['USER'] ?? 'unknown'}`, reason ?? null],
         });
         return rows[0]?.done === true;

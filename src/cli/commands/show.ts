@@ -1,5 +1,5 @@
-import type { HistoryEntry } from '../../schema/types.js';
-import { opsQueries } from '../../dispatch/bulk.js';
+import { callTimeline } from '../../observe/read-model.js';
+import { runtimeOf } from '../../sql/runtime.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { callIdArg, noExtraArgs, withDispatch } from '../options.js';
 import { formatAge, formatMs, formatTime, printTable } from '../output.js';
@@ -13,9 +13,6 @@ Options:
   --json               the call and its timeline as JSON
 ${CONNECTION_USAGE}`;
 
-/** A row of the call_history view, as the timeline query selects it. */
-type TimelineRow = Omit<HistoryEntry, 'call_id'>;
-
 export const showCommand: Command = {
   name: 'show',
   summary: 'show one call and its timeline',
@@ -26,11 +23,7 @@ export const showCommand: Command = {
     const id = callIdArg(positionals[0], usage);
     const { call, timeline } = await withDispatch(values, async (d) => {
       const call = await d.getCall(id);
-      const { rows } = await d.pool.query<TimelineRow>({
-        ...opsQueries(d).callTimeline,
-        values: [id],
-      });
-      return { call, timeline: rows };
+      return { call, timeline: await callTimeline(runtimeOf(d), id) };
     });
     if (!call) throw new CliError(`call ${id} not found`);
     if (values.json) {

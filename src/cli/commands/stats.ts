@@ -1,4 +1,5 @@
-import { opsQueries } from '../../dispatch/bulk.js';
+import { callStats } from '../../observe/read-model.js';
+import { runtimeOf } from '../../sql/runtime.js';
 import { type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, noExtraArgs, withDispatch } from '../options.js';
 import { formatMs, printTable } from '../output.js';
@@ -13,15 +14,6 @@ Options:
   --json               JSON instead of a table
 ${CONNECTION_USAGE}`;
 
-interface StatsRow {
-  function: string;
-  counts: Record<string, number>;
-  attempts: number;
-  p50: number | null;
-  p90: number | null;
-  p99: number | null;
-}
-
 const COLUMNS = ['pending', 'retrying', 'succeeded', 'failed', 'cancelled'] as const;
 
 export const statsCommand: Command = {
@@ -35,13 +27,7 @@ export const statsCommand: Command = {
     });
     noExtraArgs(positionals, 0, usage);
     const since = durationFlag(values.since, '--since');
-    const rows = await withDispatch(values, async (d) => {
-      const { rows } = await d.pool.query<StatsRow>({
-        ...opsQueries(d).stats,
-        values: [since === undefined ? null : since / 1000],
-      });
-      return rows;
-    });
+    const rows = await withDispatch(values, (d) => callStats(runtimeOf(d), since));
     if (values.json) {
       console.log(JSON.stringify(rows, null, 2));
       return 0;

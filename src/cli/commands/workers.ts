@@ -1,4 +1,4 @@
-import { listWorkers } from '../../dispatch/bulk.js';
+import { listWorkers } from '../../observe/read-model.js';
 import { type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { noExtraArgs, withDispatch } from '../options.js';
 import { formatAge, formatTime, printTable } from '../output.js';

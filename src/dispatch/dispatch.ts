@@ -1,0 +1,188 @@
+/**
+ * The dispatch path: check the input against the function, serialise it and
+ * the call options, and insert the call (and its job) in one statement.
+ */
+import { DispatchError } from '../core/errors.js';
+import type { FunctionRegistry, Registry } from '../registry/registry.js';
+import type { Runtime } from '../sql/runtime.js';
+import { runIn, type Transaction } from './transaction.js';
+
+export interface CallOptions {
+  /** Run inside this transaction: the call exists if and only if it commits. (Default: autocommit on the instance's pool) */
+  tx?: Transaction;
+  /** Earliest time of the first attempt. (Default: now) */
+  runAt?: Date;
+  /** A key already used for this function returns the existing call instead of a new one. */
+  idempotencyKey?: string;
+  /** graphile-worker priority: lower runs first. (Default: 0) */
+  priority?: number;
+  /** Overrides the function's retry policy for this call. */
+  retryPolicy?: string;
+  /** Overrides the function's max attempts for this call. */
+  maxAttempts?: number;
+}
+
+export type ManyCallOptions = Omit<CallOptions, 'idempotencyKey'>;
+
+/** Inserts calls of the registry's functions; records the functions in SQL before the first. */
+export class Dispatcher {
+  readonly #rt: Runtime;
+  readonly #registry: FunctionRegistry;
+  #registered: Promise<void> | null = null;
+
+  constructor(rt: Runtime, registry: FunctionRegistry) {
+    this.#rt = rt;
+    this.#registry = registry;
+  }
+
+  async dispatch(name: string, input: unknown, options: CallOptions): Promise<string> {
+    this.#validate(name, input);
+    const params = [name, serializeInput(input), JSON.stringify(callOptionsToSql(options))];
+    await this.#ensureRegistered();
+    const rows = await runIn<{ id: string }>(
+      this.#rt,
+      options.tx,
+      this.#rt.queries.dispatch,
+      params,
+    );
+    return rows[0]!.id;
+  }
+
+  async dispatchMany(
+    name: string,
+    inputs: readonly unknown[],
+    options: ManyCallOptions,
+  ): Promise<string[]> {
+    this.#registry.require(name);
+    if (!Array.isArray(inputs)) {
+      throw new DispatchError('INVALID_INPUT', 'dispatchMany takes an array of inputs');
+    }
+    if ('idempotencyKey' in options) {
+      throw new DispatchError('INVALID_OPTION', 'dispatchMany does not take an idempotencyKey');
+    }
+    if (inputs.length === 0) return [];
+    for (const input of inputs) this.#validate(name, input);
+    const params = [
+      name,
+      `[${inputs.map((input) => serializeInput(input)).join(',')}]`,
+      JSON.stringify(callOptionsToSql(options)),
+    ];
+    await this.#ensureRegistered();
+    const rows = await runIn<{ id: string }>(
+      this.#rt,
+      options.tx,
+      this.#rt.queries.dispatchMany,
+      params,
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** A function was added: record the functions again before the next dispatch. */
+  changed(): void {
+    this.#registered = null;
+  }
+
+  #validate(name: string, input: unknown): void {
+    const validate = this.#registry.require(name).options.validate;
+    if (!validate) return;
+    try {
+      validate(input);
+    } catch (err) {
+      if (err instanceof DispatchError) throw err;
+      throw new DispatchError('INVALID_INPUT', `${name}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  #ensureRegistered(): Promise<void> {
+    if (!this.#registered) {
+      this.#registered = registerFunctions(this.#rt, this.#registry, false).catch(
+        (err: unknown) => {
+          this.#registered = null;
+          throw err;
+        },
+      );
+    }
+    return this.#registered;
+  }
+}
+
+/**
+ * Records the registry's functions in `functions` so SQL callers can
+ * dispatch them. Workers overwrite the rows; applications only add.
+ */
+export async function registerFunctions(
+  rt: Runtime,
+  registry: Registry,
+  overwrite: boolean,
+): Promise<void> {
+  const defs = registry
+    .names()
+    .map((name) => registry.get(name)!)
+    .map((f) => ({
+      name: f.name,
+      retry_policy: f.options.retryPolicy,
+      max_attempts: f.options.maxAttempts ?? null,
+    }));
+  await runIn(rt, undefined, rt.queries.registerFunctions, [JSON.stringify(defs), overwrite]);
+}
+
+function serializeInput(input: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(input === undefined ? null : input);
+  } catch (err) {
+    throw new DispatchError(
+      'INVALID_INPUT',
+      `input is not JSON-serialisable: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (json === undefined) {
+    throw new DispatchError('INVALID_INPUT', `input is not JSON-serialisable: ${typeof input}`);
+  }
+  // jsonb cannot hold NUL characters.
+  if (json.includes('\\u0000')) {
+    throw new DispatchError(
+      'INVALID_INPUT',
+      'input contains a NUL character, which Postgres jsonb cannot store',
+    );
+  }
+  return json;
+}
+
+function callOptionsToSql(o: CallOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (o.runAt !== undefined) {
+    if (!(o.runAt instanceof Date) || Number.isNaN(o.runAt.getTime())) {
+      throw new DispatchError('INVALID_OPTION', 'runAt must be a valid Date');
+    }
+    out['run_at'] = o.runAt.toISOString();
+  }
+  if (o.idempotencyKey !== undefined) {
+    if (typeof o.idempotencyKey !== 'string' || o.idempotencyKey === '') {
+      throw new DispatchError('INVALID_OPTION', 'idempotencyKey must be a non-empty string');
+    }
+    out['idempotency_key'] = o.idempotencyKey;
+  }
+  if (o.priority !== undefined) {
+    if (!Number.isInteger(o.priority) || o.priority < -32768 || o.priority > 32767) {
+      throw new DispatchError(
+        'INVALID_OPTION',
+        'priority must be an integer between -32768 and 32767',
+      );
+    }
+    out['priority'] = o.priority;
+  }
+  if (o.retryPolicy !== undefined) out['retry_policy'] = o.retryPolicy;
+  if (o.maxAttempts !== undefined) {
+    if (!Number.isInteger(o.maxAttempts) || o.maxAttempts < 1) {
+      throw new DispatchError('INVALID_OPTION', 'maxAttempts must be an integer >= 1');
+    }
+    out['max_attempts'] = o.maxAttempts;
+  }
+  return out;
+}

@@ -1,0 +1,63 @@
+/**
+ * The base of every background service of a worker: a round on a timer
+ * (never two at once), a stop that waits for the round in flight, and
+ * failures logged once per outage.
+ */
+import type { Logger } from 'pino';
+import { OutageLog } from '../core/outage.js';
+
+export abstract class PeriodicService {
+  protected readonly logger: Logger;
+  protected readonly outage: OutageLog;
+  readonly #intervalMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #round: Promise<void> | null = null;
+  #stopped = false;
+
+  constructor(logger: Logger, intervalMs: number) {
+    this.logger = logger;
+    this.outage = new OutageLog(logger);
+    this.#intervalMs = intervalMs;
+  }
+
+  protected get intervalMs(): number {
+    return this.#intervalMs;
+  }
+
+  protected get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** One round; it catches and logs its own errors. */
+  protected abstract round(): Promise<void>;
+
+  /** Runs a first round now and waits for it, then rounds every interval. */
+  async startNow(): Promise<void> {
+    this.#round = this.round();
+    await this.#round;
+    this.#round = null;
+    this.#schedule(this.#intervalMs);
+  }
+
+  /** First round after `firstDelayMs`, then every interval. */
+  start(firstDelayMs = this.#intervalMs): void {
+    this.#schedule(firstDelayMs);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#round;
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#round = this.round().finally(() => {
+        this.#round = null;
+        this.#schedule(this.#intervalMs);
+      });
+    }, delayMs);
+    this.#timer.unref();
+  }
+}

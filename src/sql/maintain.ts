@@ -1,0 +1,20 @@
+/** Heartbeats, rescue, retention and orphaned jobs. */
+import type { Statements } from './named.js';
+
+export const maintainStatements = ({ s, q }: Statements) => ({
+  heartbeat: q(
+    'worker_heartbeat',
+    `select ${s}.worker_heartbeat($1, $2, $3, $4, $5::text[], $6) as existed`,
+  ),
+  unregister: q('worker_unregister', `select ${s}.worker_unregister($1)`),
+  rescue: q(
+    'rescue_lost_workers',
+    `select worker_id, host, pid, heartbeat_at, jobs
+       from ${s}.rescue_lost_workers(make_interval(secs => $1::float8), $2)`,
+  ),
+  prune: q('prune', `select ${s}.prune(make_interval(secs => $1::float8), $2) as deleted`),
+  unlockOrphanedJobs: q(
+    'unlock_orphaned_jobs',
+    `select ${s}.unlock_orphaned_jobs($1, $2::bigint[], make_interval(secs => $3 / 1000.0)) as unlocked`,
+  ),
+});
