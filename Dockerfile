@@ -8,6 +8,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
+COPY functions ./functions
 RUN npm run build
 
 FROM node:20-slim
@@ -19,6 +20,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
+COPY functions ./functions
 # `npx pgdispatch` must find the package's own command offline, whatever npm's version.
 RUN chmod +x dist/cli/main.js && ln -s ../../dist/cli/main.js node_modules/.bin/pgdispatch
 USER node

@@ -39,18 +39,6 @@ create table :"schema".retry_policies (
   constraint retry_policies_max_age check (max_age is null or max_age > interval '0')
 );
 
-create function :"schema".retry_policy_in_use() returns trigger
-language plpgsql as $$
-begin
-  if exists (select from :"schema".calls c where c.retry_policy = old.name) then
-    raise exception using errcode = '23503',
-      message = format('pgdispatch: retry policy %L is used by calls', old.name),
-      hint = 'Edit the policy instead, or prune the calls that use it.';
-  end if;
-  return case when tg_op = 'DELETE' then old else new end;
-end
-$$;
-
 comment on table :"schema".retry_policies is
   'Retry schedules. Edit with plain SQL: workers read the row each time they schedule a next attempt.';
 
@@ -113,14 +101,6 @@ create unique index calls_idempotency_key on :"schema".calls (function, idempote
 create index calls_created_at on :"schema".calls using brin (created_at);
 create index calls_finished_at on :"schema".calls using brin (finished_at);
 
-create trigger retry_policies_delete_in_use
-  before delete on :"schema".retry_policies
-  for each row execute function :"schema".retry_policy_in_use();
-create trigger retry_policies_rename_in_use
-  before update of name on :"schema".retry_policies
-  for each row when (old.name is distinct from new.name)
-  execute function :"schema".retry_policy_in_use();
-
 create table :"schema".attempts (
   call_id bigint not null references :"schema".calls (id) on delete cascade,
   attempt integer not null,
@@ -167,29 +147,3 @@ create view :"schema".call_history as
   select e.call_id, e.at, e.event, e.status, e.attempt, null, null,
          concat_ws(' by ', e.reason, e.actor)
     from :"schema".call_events e;
-
-create function :"schema".is_retryable(status text) returns boolean
-language sql immutable parallel safe as $$
-  select status in ('timeout', 'throttled', 'temporary_error', 'dns_error', 'tcp_error', 'tls_error', 'http_error')
-$$;
-
--- The wait after failed attempt `attempt` under policy `p`. `rand` is in [0, 1).
-create function :"schema".retry_delay(
-  p :"schema".retry_policies, attempt integer, rand double precision default random()
-) returns interval
-language sql stable parallel safe as $$
-  select make_interval(secs =>
-    case
-      when p.delays is not null then
-        extract(epoch from p.delays[least(greatest(attempt, 1), cardinality(p.delays))])
-      else
-        least(extract(epoch from p.cap),
-              extract(epoch from p.base) * power(p.factor, least(greatest(attempt - 1, 0), 64)))
-    end * (1 + p.jitter * (2 * rand - 1)))
-$$;
-
--- The longest wait a policy can ask for: bounds a server's Retry-After.
-create function :"schema".retry_max_delay(p :"schema".retry_policies) returns interval
-language sql immutable parallel safe as $$
-  select coalesce(p.cap, (select max(d) from unnest(p.delays) d))
-$$;

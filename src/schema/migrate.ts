@@ -2,13 +2,17 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import { DispatchError, fromPgError } from '../core/errors.js';
 import { quoteIdent, quoteLiteral } from '../core/ident.js';
+import { LEGACY_CHECKSUMS } from './legacy-checksums.js';
 
 /** Where the numbered .sql files live, both from src/ (tests) and dist/ (installed). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+/** Where the SQL functions live, one file each holding its current body. */
+export const FUNCTIONS_DIR = fileURLToPath(new URL('../../functions/', import.meta.url));
 
 export interface Migration {
   version: number;
@@ -21,6 +25,22 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
   return Promise.all(
     files.map(async (file) => ({
       version: Number.parseInt(file.slice(0, 4), 10),
+      name: file.replace(/\.sql$/, ''),
+      sql: await readFile(join(dir, file), 'utf8'),
+    })),
+  );
+}
+
+export interface FunctionFile {
+  /** File name without `.sql`: the function's name. */
+  name: string;
+  sql: string;
+}
+
+export async function loadFunctions(dir = FUNCTIONS_DIR): Promise<FunctionFile[]> {
+  const files = (await readdir(dir)).filter((f) => /^[a-z0-9_]+\.sql$/.test(f)).sort();
+  return Promise.all(
+    files.map(async (file) => ({
       name: file.replace(/\.sql$/, ''),
       sql: await readFile(join(dir, file), 'utf8'),
     })),
@@ -44,8 +64,9 @@ export interface MigrateResult {
 }
 
 /**
- * Installs graphile-worker's schema, then applies our pending migrations,
- * each in its own transaction. A session advisory lock keyed on the schema
+ * Installs graphile-worker's schema, applies our pending migrations (DDL and
+ * data), each in its own transaction, then the function files whose checksum
+ * changed, in one transaction. A session advisory lock keyed on the schema
  * serialises concurrent migrators: the second waits, then finds nothing to do.
  */
 export async function migrate(pool: Pool, schema: string, logger: Logger): Promise<MigrateResult> {
@@ -71,6 +92,13 @@ export async function migrate(pool: Pool, schema: string, logger: Logger): Promi
          )`,
       );
       await client.query(`alter table ${s}.migrations add column if not exists checksum text`);
+      await client.query(
+        `create table if not exists ${s}.function_files (
+           name text primary key,
+           checksum text not null,
+           applied_at timestamptz not null default now()
+         )`,
+      );
       const done = new Map(
         (
           await client.query<{ version: number; checksum: string | null }>(
@@ -82,6 +110,13 @@ export async function migrate(pool: Pool, schema: string, logger: Logger): Promi
       for (const m of await loadMigrations()) {
         if (done.has(m.version)) {
           const recorded = done.get(m.version);
+          if (recorded && recorded === LEGACY_CHECKSUMS.get(m.version)) {
+            await client.query(`update ${s}.migrations set checksum = $2 where version = $1`, [
+              m.version,
+              checksum(m.sql),
+            ]);
+            continue;
+          }
           // An applied migration is never applied again; an edited one is a
           // mistake worth saying out loud (ship a new numbered file instead).
           if (recorded && recorded !== checksum(m.sql)) {
@@ -111,6 +146,7 @@ export async function migrate(pool: Pool, schema: string, logger: Logger): Promi
         applied.push(m.name);
         logger.info({ migration: m.name, schema }, 'applied migration');
       }
+      await applyFunctions(client, schema, logger);
       return { applied };
     } finally {
       await client
@@ -122,4 +158,40 @@ export async function migrate(pool: Pool, schema: string, logger: Logger): Promi
   } finally {
     client.release();
   }
+}
+
+/** Creates or replaces the functions whose file changed since it was last applied. */
+async function applyFunctions(client: PoolClient, schema: string, logger: Logger): Promise<void> {
+  const s = quoteIdent(schema);
+  const recorded = new Map(
+    (
+      await client.query<{ name: string; checksum: string }>(
+        `select name, checksum from ${s}.function_files`,
+      )
+    ).rows.map((r) => [r.name, r.checksum]),
+  );
+  const changed = (await loadFunctions()).filter((f) => recorded.get(f.name) !== checksum(f.sql));
+  if (changed.length === 0) return;
+  try {
+    await client.query('begin');
+    // A function may name one defined in a later file: bodies are checked when called.
+    await client.query('set local check_function_bodies = off');
+    for (const f of changed) {
+      await client.query(renderMigration(f.sql, schema));
+      await client.query(
+        `insert into ${s}.function_files (name, checksum) values ($1, $2)
+         on conflict (name) do update set checksum = excluded.checksum, applied_at = now()`,
+        [f.name, checksum(f.sql)],
+      );
+    }
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw new DispatchError(
+      'MIGRATION_FAILED',
+      `SQL functions failed to apply: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  logger.info({ functions: changed.map((f) => f.name), schema }, 'applied SQL functions');
 }

@@ -18,12 +18,15 @@ declare module 'vitest' {
   }
 }
 
+/** Changes with any migration, SQL function file or the package version. */
 async function migrationsHash(): Promise<string> {
   const hash = createHash('sha256');
-  const dir = new URL('../../migrations/', import.meta.url);
-  for (const file of (await readdir(dir)).sort()) {
-    hash.update(file);
-    hash.update(await readFile(new URL(file, dir)));
+  for (const folder of ['../../migrations/', '../../functions/']) {
+    const dir = new URL(folder, import.meta.url);
+    for (const file of (await readdir(dir)).sort()) {
+      hash.update(folder + file);
+      hash.update(await readFile(new URL(file, dir)));
+    }
   }
   hash.update(JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')).version);
   return hash.digest('hex').slice(0, 12);

@@ -1,0 +1,52 @@
+-- Dispatches one call: the call row and its graphile-worker job, in the
+-- caller's transaction. Returns the call id; with an idempotency key already
+-- used for this function, returns that call's id and adds nothing.
+create or replace function :"schema".dispatch(function_name text, input jsonb,
+                                              options jsonb default '{}')
+returns bigint
+language plpgsql as $$
+declare
+  s record;
+  v_key text := options ->> 'idempotency_key';
+  v_id bigint;
+  v_job bigint;
+begin
+  s := :"schema".dispatch_settings(function_name, options, input);
+  input := coalesce(input, 'null'::jsonb);
+  if v_key is not null then
+    select c.id into v_id from :"schema".calls c
+     where c.function = function_name and c.idempotency_key = v_key;
+    if found then
+      return v_id;
+    end if;
+  end if;
+
+  v_id := nextval(':"schema".calls_id_seq'::regclass);
+  if v_key is null then
+    v_job := :"schema".insert_job(
+      function_name, json_build_object('id', v_id, 'attempt', 1, 'input', input),
+      s.run_at, s.priority);
+    insert into :"schema".calls (id, function, input, retry_policy, max_attempts, priority,
+                                 next_attempt_at, job_id)
+    values (v_id, function_name, input, s.retry_policy, s.max_attempts, s.priority,
+            coalesce(s.run_at, now()), v_job);
+    return v_id;
+  end if;
+
+  -- With a key, two transactions may race to insert it: the loser's
+  -- subtransaction (job included) rolls back and it returns the winner's id.
+  begin
+    v_job := :"schema".insert_job(
+      function_name, json_build_object('id', v_id, 'attempt', 1, 'input', input),
+      s.run_at, s.priority);
+    insert into :"schema".calls (id, function, input, retry_policy, max_attempts, priority,
+                                 idempotency_key, next_attempt_at, job_id)
+    values (v_id, function_name, input, s.retry_policy, s.max_attempts, s.priority, v_key,
+            coalesce(s.run_at, now()), v_job);
+  exception when unique_violation then
+    select c.id into v_id from :"schema".calls c
+     where c.function = function_name and c.idempotency_key = v_key;
+  end;
+  return v_id;
+end
+$$;

@@ -1,0 +1,54 @@
+-- Dispatches a batch of calls to one function in one statement. `inputs` is
+-- a JSON array; the ids come back in the order of the inputs.
+create or replace function :"schema".dispatch_many(function_name text, inputs jsonb,
+                                                   options jsonb default '{}')
+returns setof bigint
+language plpgsql as $$
+declare
+  s record;
+  v_task integer;
+  v_count integer;
+begin
+  if jsonb_typeof(inputs) is distinct from 'array' then
+    raise exception using errcode = 'PD003', message = 'pgdispatch: inputs must be a JSON array';
+  end if;
+  if options ? 'idempotency_key' then
+    raise exception using errcode = 'PD003',
+      message = 'pgdispatch: idempotency_key is per call; dispatch_many does not take one';
+  end if;
+  s := :"schema".dispatch_settings(function_name, options, null);
+  v_count := jsonb_array_length(inputs);
+  if v_count = 0 then
+    return;
+  end if;
+  v_task := :"schema".task_id(function_name);
+  return query
+  with items as (
+    select nextval(':"schema".calls_id_seq'::regclass) as id, e.value, e.ord
+      from jsonb_array_elements(inputs) with ordinality e(value, ord)
+  ), jobs as (
+    -- In input order, so that job ids (graphile-worker's tie-break) follow it.
+    insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts, priority)
+    select v_task, json_build_object('id', i.id, 'attempt', 1, 'input', i.value),
+           coalesce(s.run_at, now()), :"schema".job_max_attempts(), s.priority
+      from items i order by i.ord
+    returning id as job_id, (payload ->> 'id')::bigint as call_id
+  ), inserted as (
+    insert into :"schema".calls (id, function, input, retry_policy, max_attempts, priority,
+                                 next_attempt_at, job_id)
+    select i.id, function_name, i.value,
+           coalesce(options ->> 'retry_policy',
+                    -- Only webhook inputs imply a policy; skipping the call for
+                    -- other functions saves a function call per row (~8%).
+                    case when function_name = 'webhook'
+                         then :"schema".input_retry_policy(function_name, i.value) end,
+                    s.retry_policy),
+           s.max_attempts, s.priority,
+           coalesce(s.run_at, now()), jobs.job_id
+      from items i join jobs on jobs.call_id = i.id
+  )
+  -- Every item is inserted (no key can conflict): the ids, in input order.
+  select i.id from items i order by i.ord;
+  perform pg_notify('jobs:insert', format('{"r":%s,"count":%s}', random(), v_count));
+end
+$$;

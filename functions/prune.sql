@@ -1,0 +1,32 @@
+-- Deletes finished calls (their attempts and events go by cascade) that
+-- finished before now() - older_than, at most batch_size per call, so no
+-- statement holds locks for long; callers loop until it returns less than
+-- batch_size.
+create or replace function :"schema".prune(older_than interval, batch_size integer default 1000)
+returns integer
+language plpgsql as $$
+declare
+  n integer;
+begin
+  if older_than is null or older_than < interval '0' then
+    raise exception using errcode = 'PD003',
+      message = format('pgdispatch: older_than must be a positive interval, got %s', older_than);
+  end if;
+  if batch_size is null or batch_size < 1 then
+    raise exception using errcode = 'PD003',
+      message = format('pgdispatch: batch_size must be at least 1, got %s', batch_size);
+  end if;
+  with doomed as (
+    select c.id from :"schema".calls c
+     where c.finished_at < now() - older_than
+       and c.status in ('succeeded', 'failed', 'cancelled')
+     -- No order: any old rows will do, and the BRIN index cannot sort.
+     limit batch_size
+       for update skip locked
+  ), deleted as (
+    delete from :"schema".calls c using doomed where c.id = doomed.id returning 1
+  )
+  select count(*) into n from deleted;
+  return n;
+end
+$$;

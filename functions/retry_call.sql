@@ -1,0 +1,30 @@
+-- Schedules a failed or cancelled call again, now. Attempt numbering
+-- continues; a call whose attempts are exhausted gets one more.
+create or replace function :"schema".retry_call(call_id bigint, actor text default current_user,
+                                     reason text default 'manual retry')
+returns boolean
+language plpgsql as $$
+declare
+  c :"schema".calls;
+  v_job bigint;
+begin
+  select * into c from :"schema".calls c0 where c0.id = retry_call.call_id for update;
+  if not found then
+    raise exception using errcode = 'PD004',
+      message = format('pgdispatch: call %s not found', retry_call.call_id);
+  end if;
+  if c.status not in ('failed', 'cancelled') then
+    return false;
+  end if;
+  select j.id into v_job from graphile_worker.add_job(
+    c.function,
+    json_build_object('id', c.id, 'attempt', c.attempts + 1, 'input', c.input),
+    max_attempts => :"schema".job_max_attempts(), priority => c.priority) j;
+  update :"schema".calls c1
+     set status = 'retrying', finished_at = null, next_attempt_at = now(), job_id = v_job
+   where c1.id = c.id;
+  insert into :"schema".call_events (call_id, event, status, attempt, reason, actor)
+  values (c.id, 'retried', 'retrying', c.attempts + 1, reason, actor);
+  return true;
+end
+$$;
