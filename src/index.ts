@@ -38,7 +38,7 @@ export {
   TemporaryError,
   ThrottledError,
 } from './core/outcome.js';
-export type { WorkerHandle, WorkerOptions } from './worker/start.js';
+export type { WorkerHandle, WorkerOptions } from './worker/options.js';
 export { type Endpoint, Endpoints, type NewEndpoint } from './webhook/endpoints.js';
 export type { WebhookInput, WebhookOptions, WebhookOutput } from './webhook/function.js';
 export {

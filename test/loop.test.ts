@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runtimeOf } from '../src/sql/runtime.js';
 import type { Dispatch, DispatchFunction } from '../src/index.js';
-import { type ClaimedJob, JobLoop, type JobLoopOptions } from '../src/queue/job-loop.js';
+import { OrphanCheck } from '../src/maintain/orphans.js';
+import { type ClaimedJob, JobFeed, type JobFeedOptions } from '../src/queue/feed.js';
 import {
   createTestDatabase,
   eventually,
@@ -44,8 +45,8 @@ async function enqueue(n: number, { clear = true } = {}): Promise<void> {
 const complete = (job: ClaimedJob) =>
   db.pool.query('delete from graphile_worker._private_jobs where id = $1', [job.id]).then(() => undefined);
 
-function loop(workerId: string, options: Partial<JobLoopOptions> & Pick<JobLoopOptions, 'run'>) {
-  return new JobLoop({
+function loop(workerId: string, options: Partial<JobFeedOptions> & Pick<JobFeedOptions, 'run'>) {
+  return new JobFeed({
     pool: dispatch.pool,
     queries: runtimeOf(dispatch).queries,
     logger: quietLogger(),
@@ -64,7 +65,7 @@ const jobs = async () =>
     )
   ).rows;
 
-describe('job loop', () => {
+describe('job feed', () => {
   it('runs every job once, never more than the concurrency at a time', async () => {
     await enqueue(60);
     const seen: string[] = [];
@@ -169,14 +170,22 @@ describe('job loop', () => {
     );
     const ran: string[] = [];
     const l = loop('w-orphans', {
-      orphanCheckMs: 200,
       run: async (job) => {
         ran.push(job.id);
         return { recorded: complete(job) };
       },
     });
+    const orphans = new OrphanCheck(runtimeOf(dispatch), {
+      workerId: 'w-orphans',
+      held: () => l.heldJobIds(),
+      onUnlocked: () => l.poke(),
+      intervalMs: 200,
+      logger: quietLogger(),
+    });
     await l.start();
+    orphans.start();
     await eventually(async () => ran.length === 3, { timeoutMs: 5_000, message: 'orphaned jobs ran' });
+    await orphans.stop();
     await l.stop(1_000);
     expect((await jobs()).length).toBe(0);
   });

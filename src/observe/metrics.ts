@@ -158,10 +158,7 @@ export class Metrics {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error('timed out')), SCRAPE_QUERY_TIMEOUT_MS);
       });
-      const queue = await Promise.race([
-        waitingCalls(this.#rt),
-        timeout,
-      ]);
+      const queue = await Promise.race([waitingCalls(this.#rt), timeout]);
       return queue;
     } catch (err) {
       this.#logger.warn({ err: (err as Error).message }, 'metrics: cannot read queue gauges');

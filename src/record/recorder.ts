@@ -7,10 +7,11 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Queries } from '../sql/queries.js';
-import { isConnectionError, retryWhileUnreachable } from '../core/errors.js';
+import { retryWhileUnreachable } from '../core/backoff.js';
+import { isConnectionError } from '../core/errors.js';
 import { type AttemptStatus, type CallStatus, isRetryable } from '../core/outcome.js';
 
-/** One finished attempt, as record_outcomes reads it (migrations/0007). */
+/** One finished attempt, as record_outcomes reads it (functions/record_outcomes.sql). */
 export interface AttemptOutcome {
   job_id: string;
   call_id: string;

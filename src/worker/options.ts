@@ -1,0 +1,82 @@
+/** The worker's options, their defaults and their checks. */
+import { DispatchError } from '../core/errors.js';
+import type { RetentionOptions } from '../maintain/retention.js';
+
+export interface WorkerOptions {
+  /** Attempts run at once in this process. (Default: 25) */
+  concurrency?: number;
+  /**
+   * Claimed jobs kept waiting for a free slot, so a finished attempt's slot
+   * refills without a round trip and claims come in batches. A job waits at
+   * most 10 s before going back to the queue for other workers; 0 claims only
+   * for free slots. (Default: concurrency)
+   */
+  prefetch?: number;
+  /** On stop, how long running attempts may take to finish before they are aborted and released, in ms. (Default: 10000) */
+  gracePeriodMs?: number;
+  /**
+   * How often to look for jobs that became due, in ms. New calls arrive by
+   * LISTEN/NOTIFY and the worker wakes itself for the retries it schedules;
+   * the poll finds other workers' retries and rescued calls. (Default: 1000)
+   */
+  pollIntervalMs?: number;
+  /** Stop on SIGTERM and SIGINT. (Default: false in-process; the CLI sets it) */
+  handleSignals?: boolean;
+  /** How often this worker refreshes its row in `workers`, in ms. (Default: 5000) */
+  heartbeatIntervalMs?: number;
+  /** A worker whose heartbeat is older than this is lost: its calls are released to run again, in ms. (Default: 30000) */
+  rescueAfterMs?: number;
+  /** Pruning of finished calls by this worker, or false to leave it to `pgdispatch prune`. (Default: older than 30 days, every 10 minutes) */
+  retention?: RetentionOptions | false;
+  /** Serve Prometheus `/metrics` and `/healthz` on this port (0: any free port). (Default: no server) */
+  metricsPort?: number;
+  /** Address the metrics server binds. (Default: `0.0.0.0`) */
+  metricsHost?: string;
+}
+
+export interface WorkerHandle {
+  /** This worker's id: what its jobs are locked by (`locked_by` in graphile-worker's jobs table). */
+  readonly id: string;
+  /** Stops claiming, waits for running attempts (grace period), releases the rest. */
+  stop(): Promise<void>;
+  /** Settles when the worker has stopped. */
+  readonly done: Promise<void>;
+  /** The port the metrics server listens on, when `metricsPort` was given. */
+  readonly metricsPort: number | undefined;
+}
+
+export interface ResolvedWorkerOptions {
+  concurrency: number;
+  prefetch: number;
+  gracePeriodMs: number;
+  pollIntervalMs: number;
+  heartbeatIntervalMs: number;
+  rescueAfterMs: number;
+}
+
+export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  const concurrency = options.concurrency ?? 25;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new DispatchError('INVALID_OPTION', 'concurrency must be an integer >= 1');
+  }
+  const prefetch = options.prefetch ?? concurrency;
+  if (!Number.isInteger(prefetch) || prefetch < 0) {
+    throw new DispatchError('INVALID_OPTION', 'prefetch must be an integer >= 0');
+  }
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000;
+  const rescueAfterMs = options.rescueAfterMs ?? 30_000;
+  if (!(heartbeatIntervalMs > 0 && rescueAfterMs > heartbeatIntervalMs)) {
+    throw new DispatchError(
+      'INVALID_OPTION',
+      'heartbeatIntervalMs must be > 0 and rescueAfterMs greater than it',
+    );
+  }
+  return {
+    concurrency,
+    prefetch,
+    gracePeriodMs: options.gracePeriodMs ?? 10_000,
+    pollIntervalMs: options.pollIntervalMs ?? 1_000,
+    heartbeatIntervalMs,
+    rescueAfterMs,
+  };
+}
