@@ -1,11 +1,12 @@
 /**
- * Every ```ts and ```sql block of README.md runs, in order, against a fresh
- * database, so the README cannot rot. A ```ts block is a module (imported,
+ * Every ```ts and ```sql block of README.md, then of each docs/ page in the
+ * order README links them, runs, in order, against one fresh database, so the
+ * docs cannot rot. Every docs/*.md page must be linked from README. A ```ts block is a module (imported,
  * with 'pgdispatch' resolved to src/index.ts by vitest.config.ts); a block
  * tagged ```ts continues is appended to the module before it. SQL blocks run
  * as they are. ```ts no-run blocks and shell blocks are not run.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
@@ -14,15 +15,26 @@ import { createTestDatabase, type TestDatabase } from './support/db.js';
 
 interface Step {
   kind: 'ts' | 'sql';
-  /** README line of the block's opening fence (the first block, for a module). */
+  /** Page of the block, e.g. `docs/sql.md`. */
+  page: string;
+  /** Line of the block's opening fence (the first block, for a module). */
   line: number;
   code: string;
 }
 
-const README = new URL('../README.md', import.meta.url);
+const ROOT = new URL('../', import.meta.url);
+/** README.md, then the docs pages in the order README links them. */
+function pages(): string[] {
+  const readme = readFileSync(new URL('README.md', ROOT), 'utf8');
+  const linked = [...readme.matchAll(/\]\((docs\/[a-z0-9-]+\.md)[)#]/g)].map((m) => m[1]!);
+  return ['README.md', ...new Set(linked)];
+}
+const DOCS = readdirSync(new URL('docs/', ROOT))
+  .filter((f) => f.endsWith('.md'))
+  .map((f) => `docs/${f}`);
 const TMP = new URL('./.readme-tmp/', import.meta.url);
 
-function readmeSteps(markdown: string): Step[] {
+function readmeSteps(page: string, markdown: string): Step[] {
   const steps: Step[] = [];
   const fence = /^```([^\s`]*)([^\n]*)\n([\s\S]*?)^```[ \t]*$/gm;
   for (const m of markdown.matchAll(fence)) {
@@ -30,21 +42,23 @@ function readmeSteps(markdown: string): Step[] {
     const line = markdown.slice(0, m.index).split('\n').length;
     const tags = info.trim().split(/\s+/);
     if (tags.includes('no-run')) continue;
-    if (lang === 'sql') steps.push({ kind: 'sql', line, code });
+    if (lang === 'sql') steps.push({ kind: 'sql', page, line, code });
     if (lang !== 'ts') continue;
     if (tags.includes('continues')) {
       const previous = steps.at(-1);
       if (previous?.kind !== 'ts')
-        throw new Error(`README line ${line}: "ts continues" must follow a ts block`);
-      previous.code += `\n// README line ${line}\n${code}`;
+        throw new Error(`${page} line ${line}: "ts continues" must follow a ts block`);
+      previous.code += `\n// ${page} line ${line}\n${code}`;
     } else {
-      steps.push({ kind: 'ts', line, code: `// README line ${line}\n${code}` });
+      steps.push({ kind: 'ts', page, line, code: `// ${page} line ${line}\n${code}` });
     }
   }
   return steps;
 }
 
-const steps = readmeSteps(readFileSync(README, 'utf8'));
+const steps = pages().flatMap((page) =>
+  readmeSteps(page, readFileSync(new URL(page, ROOT), 'utf8')),
+);
 const files = new Map<Step, string>(
   steps.map((s, i) => [s, fileURLToPath(new URL(`block-${i}-line-${s.line}.ts`, TMP))]),
 );
@@ -71,11 +85,11 @@ function typeErrors(paths: string[]): string[] {
     .map((d) => {
       const { line } = d.file!.getLineAndCharacterOfPosition(d.start ?? 0);
       const text = d.file!.text.split('\n');
-      // The README line: the nearest "// README line N" marker above, plus the offset.
+      // The page line: the nearest "// <page> line N" marker above, plus the offset.
       let marker = line;
-      while (marker > 0 && !text[marker]!.startsWith('// README line ')) marker--;
-      const readmeLine = Number(text[marker]!.slice('// README line '.length)) + (line - marker);
-      return `README line ${readmeLine}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+      while (marker > 0 && !/^\/\/ \S+\.md line \d+$/.test(text[marker]!)) marker--;
+      const [, page, at] = /^\/\/ (\S+\.md) line (\d+)$/.exec(text[marker]!) ?? [];
+      return `${page} line ${Number(at) + (line - marker)}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
     });
 }
 
@@ -93,7 +107,11 @@ afterAll(async () => {
   await db?.drop();
 });
 
-describe('README.md examples', () => {
+describe('README.md and docs/ examples', () => {
+  it('links every docs page from README', () => {
+    expect(DOCS.filter((d) => !pages().includes(d))).toEqual([]);
+  });
+
   it('has examples of both kinds to run', () => {
     expect(steps.filter((s) => s.kind === 'ts').length).toBeGreaterThanOrEqual(5);
     expect(steps.filter((s) => s.kind === 'sql').length).toBeGreaterThanOrEqual(5);
@@ -105,7 +123,7 @@ describe('README.md examples', () => {
   });
 
   for (const step of steps) {
-    it(`runs the ${step.kind} block at README line ${step.line}`, async () => {
+    it(`runs the ${step.kind} block at ${step.page} line ${step.line}`, async () => {
       if (step.kind === 'sql') {
         await db.pool.query(step.code);
         return;
