@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: pgdispatch against the graphile-worker baseline, side by
  * side in one run on one machine. Prints the machine, a table with ratios
- * and the targets of issue 6; writes everything to bench/results/<time>.json
+ * and the targets (ratios pgdispatch must reach); writes everything to bench/results/<time>.json
  * and the child processes' logs next to it.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -2,7 +2,7 @@
  * The comparison: one row per measure with pgdispatch next to its baseline
  * and a ratio whose direction is "higher is better for pgdispatch"
  * (throughputs: pgdispatch / baseline; latencies: baseline / pgdispatch),
- * then each target of issue 6 with PASS or MISS.
+ * then each target (a ratio pgdispatch must reach) with PASS or MISS.
  */
 import type { MachineInfo } from './db.js';
 import type { BatchResult } from './phases/batch.js';
@@ -298,7 +298,7 @@ export function renderReport(
         'of all cores); their numbers and ratios are unreliable: rerun on a quiet machine.',
     );
   }
-  out.push('', 'Targets (issue 6):');
+  out.push('', 'Targets (ratios pgdispatch must reach):');
   for (const t of report.targets) {
     const actual = t.actual === null ? '-' : `${t.actual.toFixed(2)}×`;
     out.push(

@@ -19,10 +19,9 @@ export function defaultLogger(destination: DestinationStream = stdoutByTurn()): 
     {
       name: 'pgdispatch',
       level: process.env.LOG_LEVEL ?? 'info',
-      // A formatter instead of pino's `redact`: its wildcard paths run a
-      // stringifier on every field of every line, about 7 µs per attempt
-      // line in the end-to-end bench; this returns the object untouched
-      // unless it finds something to hide.
+      // A formatter instead of pino's `redact`, whose wildcard paths run a
+      // stringifier on every field of every line: this returns the object
+      // untouched unless it finds something to hide.
       formatters: { log: redactSecrets },
     },
     destination,
@@ -94,9 +93,9 @@ let stdout: DestinationStream | undefined;
 
 /**
  * Standard output, written once per turn of the event loop: the attempt
- * lines of one group commit go out in one write instead of one each (a
- * write per line was 7-18 µs per attempt in the bench). Lines are written
- * before the process exits; a SIGKILL loses at most the current turn's.
+ * lines of one group commit go out in one write instead of one each. Lines
+ * are written before the process exits; a SIGKILL loses at most the current
+ * turn's.
  */
 function stdoutByTurn(): DestinationStream {
   if (stdout) return stdout;

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import {
   chmod,
   chown,
@@ -15,16 +15,14 @@ import {
 import { dirname, join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { ServerHandle } from './pg-handle.js';
 import { assertReachable, ensureRunAsUser, type RunAs, resolveBinaries } from './pg-host.js';
 import {
   acquireLock,
   freePort,
-  isAlive,
   isOurPostmaster,
   isPortFree,
   layout,
-  liveUsers,
-  liveUsersSync,
   readPostmaster,
   readRememberedPort,
   registerUser,
@@ -66,7 +64,6 @@ export interface DatabaseHandle {
 export const DEFAULT_PORT = 54329;
 const PASSWORD = 'postgres';
 const START_TIMEOUT_MS = 30_000;
-const STOP_TIMEOUT_MS = 15_000;
 
 /** The package root (two up from src/dev or dist/dev), or the cwd once installed as a dependency. */
 export function projectRoot(): string {
@@ -129,7 +126,7 @@ export async function startEmbeddedPostgres(
     await release();
   }
 
-  const handle = new Handle(paths, userFile, log);
+  const handle = new ServerHandle(paths, userFile, log);
   return {
     url: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
@@ -331,100 +328,4 @@ function run(file: string, args: string[], runAs: RunAs | undefined) {
     child.once('error', fail);
     child.once('close', (code) => done({ code: code ?? -1, text }));
   });
-}
-
-/** Open handles of this process, so exit and signals can release them. */
-const openHandles = new Set<Handle>();
-
-class Handle {
-  private stopping: Promise<void> | undefined;
-
-  constructor(
-    private readonly paths: ReturnType<typeof layout>,
-    private readonly userFile: string,
-    private readonly log: EmbeddedLogger | undefined,
-  ) {
-    openHandles.add(this);
-    installExitHooks();
-  }
-
-  stop(): Promise<void> {
-    this.stopping ??= this.leave();
-    return this.stopping;
-  }
-
-  private async leave(): Promise<void> {
-    const release = await acquireLock(this.paths.lockFile);
-    try {
-      await unlink(this.userFile).catch(() => undefined);
-      if ((await liveUsers(this.paths.usersDir)).length > 0) return;
-      const pm = readPostmaster(this.paths.pgdata);
-      if (!pm || !isOurPostmaster(pm.pid, this.paths.pgdata)) return;
-      const started = Date.now();
-      process.kill(pm.pid, 'SIGINT'); // fast shutdown: roll back open transactions, exit
-      await waitGone(pm.pid);
-      this.log?.info(`embedded Postgres: stopped in ${Date.now() - started} ms`);
-    } finally {
-      await release();
-      openHandles.delete(this);
-      if (openHandles.size === 0) removeExitHooks();
-    }
-  }
-
-  /** The 'exit' event allows no waiting: leave and signal the server, let it finish alone. */
-  leaveSync(): void {
-    try {
-      unlinkSync(this.userFile);
-    } catch {
-      // already left
-    }
-    if (liveUsersSync(this.paths.usersDir).length > 0) return;
-    const pm = readPostmaster(this.paths.pgdata);
-    if (pm && isOurPostmaster(pm.pid, this.paths.pgdata)) process.kill(pm.pid, 'SIGINT');
-  }
-}
-
-async function waitGone(pid: number): Promise<void> {
-  const deadline = Date.now() + STOP_TIMEOUT_MS;
-  while (isAlive(pid)) {
-    if (Date.now() > deadline) {
-      process.kill(pid, 'SIGQUIT'); // immediate shutdown; crash recovery on next start
-      return;
-    }
-    await sleep(10);
-  }
-}
-
-function onExit(): void {
-  for (const handle of openHandles) handle.leaveSync();
-  openHandles.clear();
-}
-
-/**
- * On SIGINT/SIGTERM, defer to the application when it listens too (it shuts down, its
- * exit runs onExit); otherwise stop the server and die of the same signal as we would have.
- */
-async function onSignal(signal: NodeJS.Signals): Promise<void> {
-  if (process.listenerCount(signal) > 1) return;
-  removeExitHooks();
-  await Promise.race([Promise.all([...openHandles].map((h) => h.stop())), sleep(STOP_TIMEOUT_MS)]);
-  process.kill(process.pid, signal);
-}
-
-let hooked = false;
-
-function installExitHooks(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', onExit);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-}
-
-function removeExitHooks(): void {
-  if (!hooked) return;
-  hooked = false;
-  process.off('exit', onExit);
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
 }
