@@ -34,7 +34,7 @@ const VERSION = (createRequire(import.meta.url)('../../package.json') as { versi
 
 export class Heartbeat extends PeriodicService {
   readonly #rt: Runtime;
-  readonly #o: HeartbeatOptions;
+  readonly #options: HeartbeatOptions;
   /** Since when every heartbeat has succeeded; null while the database is unreachable. */
   #healthySince: number | null = null;
   #lastOkAt = 0;
@@ -43,7 +43,7 @@ export class Heartbeat extends PeriodicService {
   constructor(rt: Runtime, options: HeartbeatOptions) {
     super(options.logger, options.intervalMs);
     this.#rt = rt;
-    this.#o = options;
+    this.#options = options;
   }
 
   /** Registers the worker (a failure is logged, not thrown) and starts the timer. */
@@ -53,21 +53,21 @@ export class Heartbeat extends PeriodicService {
 
   /** Whether the last heartbeat succeeded recently enough for others to consider us alive. */
   get healthy(): boolean {
-    return Date.now() - this.#lastOkAt < Math.max(this.#o.intervalMs * 3, 1_000);
+    return Date.now() - this.#lastOkAt < Math.max(this.#options.intervalMs * 3, 1_000);
   }
 
   /** Stops the timer and removes the worker's row (best effort: a dead row is rescued anyway). */
   override async stop(): Promise<void> {
     await super.stop();
     await this.#rt.pool
-      .query({ ...this.#rt.queries.unregister, values: [this.#o.workerId] })
+      .query({ ...this.#rt.queries.unregister, values: [this.#options.workerId] })
       .catch((err: unknown) =>
         this.logger.warn({ err: (err as Error).message }, 'could not unregister the worker'),
       );
   }
 
   protected async round(): Promise<void> {
-    const o = this.#o;
+    const o = this.#options;
     const next = `will try again in ${o.intervalMs} ms`;
     try {
       const { rows } = await this.#rt.pool.query<{ existed: boolean }>({
@@ -97,7 +97,7 @@ export class Heartbeat extends PeriodicService {
   }
 
   async #rescue(next: string): Promise<void> {
-    const o = this.#o;
+    const o = this.#options;
     try {
       const { rows } = await this.#rt.pool.query<LostWorker>({
         ...this.#rt.queries.rescue,

@@ -20,19 +20,19 @@ export interface OrphanCheckOptions {
 
 export class OrphanCheck extends PeriodicService {
   readonly #rt: Runtime;
-  readonly #o: OrphanCheckOptions;
+  readonly #options: OrphanCheckOptions;
 
   constructor(rt: Runtime, options: OrphanCheckOptions) {
     super(options.logger, options.intervalMs ?? 60_000);
     this.#rt = rt;
-    this.#o = options;
+    this.#options = options;
   }
 
   protected async round(): Promise<void> {
     try {
       const { rows } = await this.#rt.pool.query<{ unlocked: number }>({
         ...this.#rt.queries.unlockOrphanedJobs,
-        values: [this.#o.workerId, this.#o.held(), this.intervalMs],
+        values: [this.#options.workerId, this.#options.held(), this.intervalMs],
       });
       const n = rows[0]?.unlocked ?? 0;
       if (n > 0) {
@@ -40,7 +40,7 @@ export class OrphanCheck extends PeriodicService {
           { jobs: n },
           `gave back ${n} job(s) locked to this worker but not running`,
         );
-        this.#o.onUnlocked();
+        this.#options.onUnlocked();
       }
     } catch (err) {
       this.logger.debug({ err: (err as Error).message }, 'orphaned-job check failed');

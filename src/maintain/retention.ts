@@ -28,25 +28,25 @@ const BATCH_PAUSE_MS = 50;
 
 export class Retention extends PeriodicService {
   readonly #rt: Runtime;
-  readonly #o: Required<RetentionOptions>;
+  readonly #options: Required<RetentionOptions>;
 
   constructor(rt: Runtime, options: RetentionOptions, logger: Logger) {
     const o = { ...RETENTION_DEFAULTS, ...options };
     super(logger, o.intervalMs);
     this.#rt = rt;
-    this.#o = o;
+    this.#options = o;
   }
 
   /** The first round runs after a random part of the interval, so a fleet started at once does not prune in step. */
   override start(): void {
-    super.start(Math.random() * Math.min(this.#o.intervalMs, 60_000));
+    super.start(Math.random() * Math.min(this.#options.intervalMs, 60_000));
   }
 
   /** One round: batches until one comes back short. Returns the calls deleted. */
   runOnce(): Promise<number> {
     return pruneFinished(this.#rt, {
-      olderThanMs: this.#o.olderThanMs,
-      batchSize: this.#o.batchSize,
+      olderThanMs: this.#options.olderThanMs,
+      batchSize: this.#options.batchSize,
       pauseMs: BATCH_PAUSE_MS,
       stopped: () => this.stopped,
     });

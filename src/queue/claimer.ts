@@ -34,7 +34,7 @@ export interface ClaimerOptions {
 }
 
 export class Claimer {
-  readonly #o: ClaimerOptions;
+  readonly #options: ClaimerOptions;
   readonly #outage: OutageLog;
   #claiming: Promise<void> | null = null;
   /** A wake-up came while a claim was in flight: claim again after it. */
@@ -55,7 +55,7 @@ export class Claimer {
   #stopped = false;
 
   constructor(options: ClaimerOptions) {
-    this.#o = options;
+    this.#options = options;
     this.#outage = new OutageLog(options.logger);
   }
 
@@ -95,7 +95,7 @@ export class Claimer {
       this.#again = true;
       return;
     }
-    const limit = this.#o.limit();
+    const limit = this.#options.limit();
     if (limit <= 0) return;
     this.#claiming = this.#claim(limit).finally(() => {
       this.#claiming = null;
@@ -116,9 +116,9 @@ export class Claimer {
     const from = this.#scanFrom;
     let jobs: ClaimedJob[];
     try {
-      ({ rows: jobs } = await this.#o.pool.query<ClaimedJob>({
-        ...this.#o.queries.claimJobs,
-        values: [this.#o.workerId, this.#o.taskIds, limit, from.priority, from.run_at],
+      ({ rows: jobs } = await this.#options.pool.query<ClaimedJob>({
+        ...this.#options.queries.claimJobs,
+        values: [this.#options.workerId, this.#options.taskIds, limit, from.priority, from.run_at],
       }));
     } catch (err) {
       this.#retryLater(err);
@@ -130,7 +130,7 @@ export class Claimer {
     this.#drained = jobs.length < limit && !this.#poked;
     const last = jobs.at(-1);
     if (last && !this.#poked) this.#scanFrom = { priority: last.priority, run_at: last.run_at };
-    this.#o.deliver(jobs);
+    this.#options.deliver(jobs);
   }
 
   #retryLater(err: unknown): void {

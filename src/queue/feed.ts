@@ -36,7 +36,7 @@ export interface JobFeedOptions {
 }
 
 export class JobFeed {
-  readonly #o: JobFeedOptions;
+  readonly #options: JobFeedOptions;
   readonly #slots: Slots;
   readonly #buffer: PrefetchBuffer;
   readonly #claimer: Claimer;
@@ -46,7 +46,7 @@ export class JobFeed {
   #stopping = false;
 
   constructor(options: JobFeedOptions) {
-    this.#o = options;
+    this.#options = options;
     this.#slots = new Slots(options.concurrency, {
       freed: () => this.#next(),
       failed: (job, err) => this.#fail(job, err),
@@ -77,7 +77,7 @@ export class JobFeed {
     this.#pollTimer = setInterval(() => {
       void this.#returnStale();
       this.poke();
-    }, this.#o.pollIntervalMs);
+    }, this.#options.pollIntervalMs);
     this.#claimer.claimNow();
     await this.#claimer.settled();
   }
@@ -111,7 +111,7 @@ export class JobFeed {
     await this.#listener.stop();
     await this.#claimer.settled();
     await this.#giveBack(this.#buffer.takeAll());
-    await this.#slots.stop(gracePeriodMs, this.#o.logger);
+    await this.#slots.stop(gracePeriodMs, this.#options.logger);
   }
 
   /** Enough to fill the slots and the buffer, once the buffer runs low. */
@@ -125,7 +125,7 @@ export class JobFeed {
   #fill(): void {
     while (this.#slots.hasSlot() && this.#buffer.length > 0) {
       const job = this.#buffer.shift();
-      if (job) this.#slots.start(job, this.#o.run);
+      if (job) this.#slots.start(job, this.#options.run);
     }
   }
 
@@ -146,12 +146,12 @@ export class JobFeed {
   async #giveBack(jobs: ClaimedJob[]): Promise<void> {
     if (jobs.length === 0) return;
     try {
-      await this.#o.pool.query({
-        ...this.#o.queries.returnJobs,
-        values: [jobs.map((job) => job.id), this.#o.workerId],
+      await this.#options.pool.query({
+        ...this.#options.queries.returnJobs,
+        values: [jobs.map((job) => job.id), this.#options.workerId],
       });
     } catch (err) {
-      this.#o.logger.warn(
+      this.#options.logger.warn(
         { err: (err as Error).message, jobs: jobs.length },
         `could not give back ${jobs.length} claimed job(s); they are given back within a minute`,
       );
@@ -165,14 +165,14 @@ export class JobFeed {
    */
   async #fail(job: ClaimedJob, err: unknown): Promise<void> {
     const message = err instanceof Error ? err.message : String(err);
-    this.#o.logger.error({ err, jobId: job.id }, `job ${job.id} failed: ${message}`);
+    this.#options.logger.error({ err, jobId: job.id }, `job ${job.id} failed: ${message}`);
     try {
-      await this.#o.pool.query({
-        ...this.#o.queries.failJob,
-        values: [job.id, this.#o.workerId, message],
+      await this.#options.pool.query({
+        ...this.#options.queries.failJob,
+        values: [job.id, this.#options.workerId, message],
       });
     } catch (failErr) {
-      this.#o.logger.warn(
+      this.#options.logger.warn(
         { err: (failErr as Error).message, jobId: job.id },
         `could not unlock job ${job.id}; it is given back within a minute`,
       );
