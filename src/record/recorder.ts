@@ -10,6 +10,7 @@ import type { Queries } from '../sql/queries.js';
 import { retryWhileUnreachable } from '../core/backoff.js';
 import { isConnectionError } from '../core/errors.js';
 import { type AttemptStatus, type CallStatus, isRetryable } from '../core/outcome.js';
+import { unrecordableOutcome } from './outcome-fields.js';
 
 /** One finished attempt, as record_outcomes reads it (functions/record_outcomes.sql). */
 export interface AttemptOutcome {
@@ -99,19 +100,40 @@ export class Recorder {
         const results = await this.#write(batch.map((p) => p.outcome));
         settle(batch, results);
       } catch (err) {
-        if (batch.length > 1 && !isConnectionError(err)) {
+        if (isConnectionError(err)) {
+          for (const p of batch) p.reject(err);
+        } else if (batch.length === 1) {
+          await this.#writeRefused(batch[0]!, err);
+        } else {
           // One bad outcome must not sink the others: write them one by one.
           for (const p of batch) {
             try {
               settle([p], await this.#write([p.outcome]));
             } catch (one) {
-              p.reject(one);
+              if (isConnectionError(one)) p.reject(one);
+              else await this.#writeRefused(p, one);
             }
           }
-        } else {
-          for (const p of batch) p.reject(err);
         }
       }
+    }
+  }
+
+  /**
+   * Postgres refused this outcome (a value it cannot store): record the
+   * attempt without what it refused, saying why, rather than leave its call
+   * to run again and be refused again.
+   */
+  async #writeRefused(p: Pending, refusal: unknown): Promise<void> {
+    const fallback = unrecordableOutcome(p.outcome, refusal);
+    try {
+      settle([{ ...p, outcome: fallback }], await this.#write([fallback]));
+      this.#logger.error(
+        { callId: fallback.call_id, attempt: fallback.attempt, err: fallback.error },
+        `call ${fallback.call_id} attempt ${fallback.attempt}: outcome refused by Postgres, recorded without its output and response`,
+      );
+    } catch (err) {
+      p.reject(err);
     }
   }
 

@@ -4,8 +4,10 @@
  */
 import type { Logger } from 'pino';
 import { type AttemptStatus, classifyError, SnoozeError } from '../core/outcome.js';
+import { safeString } from '../core/storable.js';
 import { logAttempt } from '../observe/attempt-log.js';
 import type { ClaimedJob, Finished, RunJob } from '../queue/job.js';
+import { storableOutcome } from '../record/outcome-fields.js';
 import type { AttemptOutcome, Recorder, RecordResult } from '../record/recorder.js';
 import type { RegisteredFunction } from '../registry/registry.js';
 import { AttemptContext } from './context.js';
@@ -28,8 +30,6 @@ export interface AttemptServices {
   /** Called once an attempt's outcome is recorded (metrics count attempts here). */
   onAttempt?: (functionName: string, outcome: AttemptOutcome, result: RecordResult) => void;
 }
-
-const MAX_ERROR_CHARS = 2_000;
 
 /**
  * The attempt runner of a registered function, for the worker's job feed:
@@ -88,17 +88,23 @@ export function attemptRunner(fn: RegisteredFunction, services: AttemptServices)
         );
         return;
       }
-      const c = classifyError(err, fn.options.retryUnknownErrors);
-      status = c.status;
-      error = truncate(c.message);
-      if (c.retryAfterMs !== undefined) retryAfterMs = c.retryAfterMs;
-      if (c.httpStatus !== undefined) ctx.reported.httpStatus ??= c.httpStatus;
+      try {
+        const c = classifyError(err, fn.options.retryUnknownErrors);
+        status = c.status;
+        error = c.message;
+        if (c.retryAfterMs !== undefined) retryAfterMs = c.retryAfterMs;
+        if (c.httpStatus !== undefined) ctx.reported.httpStatus ??= c.httpStatus;
+      } catch (unreadable) {
+        // A thrown value whose message, code or temporary() throws in turn.
+        status = 'permanent_error';
+        error = `the handler threw a value that could not be read: ${safeString(unreadable)}`;
+      }
     } finally {
       clearTimeout(timer);
       ctx.done();
     }
 
-    const outcome: AttemptOutcome = {
+    const outcome: AttemptOutcome = storableOutcome({
       job_id: job.id,
       call_id: ctx.callId,
       attempt: ctx.attempt,
@@ -108,9 +114,9 @@ export function attemptRunner(fn: RegisteredFunction, services: AttemptServices)
       http_status: ctx.reported.httpStatus ?? null,
       error,
       response: ctx.reported.response ?? null,
-      output: status === 'ok' ? storable(output) : null,
+      output: status === 'ok' ? output : null,
       retry_after_ms: retryAfterMs,
-    };
+    });
     const recorded = services.recorder.record(outcome).then((result) => {
       services.onAttempt?.(fn.name, outcome, result);
       logAttempt(services.logger, fn.name, outcome, result);
@@ -130,21 +136,4 @@ function parsePayload(raw: unknown): JobPayload {
     throw new Error('job payload is not a pgdispatch call: use pgdispatch.dispatch() to dispatch');
   }
   return { id: p.id, attempt: p.attempt, input: p.input ?? null };
-}
-
-function truncate(message: string): string {
-  const clean = message.replaceAll('\u0000', '');
-  return clean.length > MAX_ERROR_CHARS ? `${clean.slice(0, MAX_ERROR_CHARS)}…` : clean;
-}
-
-/** Output goes into jsonb: it must serialise, and without NUL characters. */
-function storable(output: unknown): unknown {
-  if (output === undefined) return null;
-  try {
-    const json = JSON.stringify(output);
-    if (json === undefined) return null;
-    return json.includes('\\u0000') ? JSON.parse(json.replaceAll('\\u0000', '')) : output;
-  } catch {
-    return { unserialisable: String(output) };
-  }
 }
