@@ -31,6 +31,22 @@ begin
     end if;
   end if;
 
+  -- The one rule for idempotency keys, whether the call comes from
+  -- TypeScript or SQL: a non-empty string of at most 255 characters. A
+  -- number is refused rather than read as text (1 and "1" would be one key).
+  if options ? 'idempotency_key' and options -> 'idempotency_key' <> 'null' then
+    if jsonb_typeof(options -> 'idempotency_key') <> 'string' then
+      raise exception using errcode = 'PD003',
+        message = format('pgdispatch: idempotency_key must be a string, got a %s',
+                         jsonb_typeof(options -> 'idempotency_key'));
+    end if;
+    if length(options ->> 'idempotency_key') not between 1 and 255 then
+      raise exception using errcode = 'PD003',
+        message = format('pgdispatch: idempotency_key must be 1 to 255 characters, got %s',
+                         length(options ->> 'idempotency_key'));
+    end if;
+  end if;
+
   -- The function's and an endpoint's policies exist (foreign keys); only a
   -- policy named in the options needs looking up.
   retry_policy := coalesce(options ->> 'retry_policy',

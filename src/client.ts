@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import { DispatchError } from './core/errors.js';
 import { assertSchemaName } from './core/ident.js';
 import { defaultLogger } from './core/log.js';
+import { checkKeys } from './core/option-keys.js';
+import { DEFAULT_MAX_INPUT_BYTES } from './dispatch/checks.js';
 import {
   type CallOptions,
   Dispatcher,
@@ -49,7 +51,21 @@ export interface DispatchOptions {
   maxPoolSize?: number;
   /** Options of the built-in `webhook` function; an endpoint row overrides them for its calls. */
   webhook?: WebhookOptions;
+  /** Largest input `dispatch()` accepts, in bytes of JSON; larger ones get `INVALID_INPUT`. (Default: 1048576) */
+  maxInputBytes?: number;
 }
+
+// Every option key, so that a misspelt one is refused (the type checker
+// keeps the list complete).
+const DISPATCH_OPTION_KEYS = {
+  connectionString: true,
+  pool: true,
+  schema: true,
+  logger: true,
+  maxPoolSize: true,
+  webhook: true,
+  maxInputBytes: true,
+} as const satisfies Record<keyof DispatchOptions, true>;
 
 /** A registered function; dispatch calls to it. */
 export class DispatchFunction<I, O> implements RegisteredFunction {
@@ -104,7 +120,12 @@ export class Dispatch {
   #closed = false;
 
   constructor(options: DispatchOptions = {}) {
+    checkKeys(options, DISPATCH_OPTION_KEYS, 'createDispatch option', 'INVALID_CONFIG');
     this.schema = assertSchemaName(options.schema ?? 'pgdispatch');
+    const maxInputBytes = options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;
+    if (!(maxInputBytes > 0)) {
+      throw new DispatchError('INVALID_CONFIG', 'maxInputBytes must be a positive number of bytes');
+    }
     this.logger = options.logger ?? defaultLogger();
     if (options.pool) {
       this.pool = options.pool;
@@ -126,7 +147,7 @@ export class Dispatch {
       this.#ownsPool = true;
     }
     this[RUNTIME] = createRuntime(this.pool, this.schema, this.logger);
-    this.#dispatcher = new Dispatcher(this[RUNTIME], this.#registry);
+    this.#dispatcher = new Dispatcher(this[RUNTIME], this.#registry, maxInputBytes);
     this.endpoints = new Endpoints(this.pool, this.schema);
     this.#webhook = new WebhookFunction(this.endpoints, options.webhook ?? {});
     this.webhook = this.func('webhook', this.#webhook.handler, {
@@ -164,7 +185,8 @@ export class Dispatch {
   }
 
   /** Dispatches a call to a registered function by name; see `DispatchFunction.dispatch`. */
-  dispatch(name: string, input: unknown, options: CallOptions = {}): Promise<string> {
+  async dispatch(name: string, input: unknown, options: CallOptions = {}): Promise<string> {
+    this.#assertOpen();
     return this.#dispatcher.dispatch(name, input, options);
   }
 
@@ -174,6 +196,7 @@ export class Dispatch {
     inputs: readonly unknown[],
     options: ManyCallOptions = {},
   ): Promise<string[]> {
+    this.#assertOpen();
     return this.#dispatcher.dispatchMany(name, inputs, options);
   }
 
@@ -189,6 +212,7 @@ export class Dispatch {
     callId: string | number,
     options: { reason?: string; actor?: string; tx?: Transaction } = {},
   ): Promise<boolean> {
+    this.#assertOpen();
     const rt = this[RUNTIME];
     const rows = await runIn<{ cancelled: boolean }>(rt, options.tx, rt.queries.cancelCall, [
       String(callId),
@@ -203,6 +227,7 @@ export class Dispatch {
     callId: string | number,
     options: { actor?: string; tx?: Transaction } = {},
   ): Promise<boolean> {
+    this.#assertOpen();
     const rt = this[RUNTIME];
     const rows = await runIn<{ retried: boolean }>(rt, options.tx, rt.queries.retryCall, [
       String(callId),
@@ -213,6 +238,7 @@ export class Dispatch {
 
   /** Reads one call, or undefined. */
   async getCall(callId: string | number): Promise<Call | undefined> {
+    this.#assertOpen();
     const rt = this[RUNTIME];
     const rows = await runIn<Call>(rt, undefined, rt.queries.getCall, [String(callId)]);
     return rows[0];
@@ -220,12 +246,14 @@ export class Dispatch {
 
   /** Reads the attempts of one call, in order. */
   getAttempts(callId: string | number): Promise<Attempt[]> {
+    this.#assertOpen();
     const rt = this[RUNTIME];
     return runIn<Attempt>(rt, undefined, rt.queries.getAttempts, [String(callId)]);
   }
 
   /** The whole story of a call: dispatch, attempts and other status changes, in order. */
   getHistory(callId: string | number): Promise<HistoryEntry[]> {
+    this.#assertOpen();
     const rt = this[RUNTIME];
     return runIn<HistoryEntry>(rt, undefined, rt.queries.getHistory, [String(callId)]);
   }
@@ -240,6 +268,15 @@ export class Dispatch {
     // The HTTP client too, now rather than in the first webhook's attempt.
     await this.#webhook.sender();
     return startWorker(this[RUNTIME], this.#registry, options);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) {
+      throw new DispatchError(
+        'INVALID_STATE',
+        'this dispatch instance is closed (close() was called)',
+      );
+    }
   }
 
   /** Ends the pool if this instance created it. */

@@ -3,8 +3,10 @@
  * the call options, and insert the call (and its job) in one statement.
  */
 import { DispatchError } from '../core/errors.js';
+import { checkKeys } from '../core/option-keys.js';
 import type { FunctionRegistry, Registry } from '../registry/registry.js';
 import type { Runtime } from '../sql/runtime.js';
+import { checkOptionText, serializeInput } from './checks.js';
 import { runIn, type Transaction } from './transaction.js';
 
 export interface CallOptions {
@@ -24,20 +26,41 @@ export interface CallOptions {
 
 export type ManyCallOptions = Omit<CallOptions, 'idempotencyKey'>;
 
+// Every option key, so that a misspelt one is refused (the type checker
+// keeps these lists complete).
+const MANY_CALL_OPTION_KEYS = {
+  tx: true,
+  runAt: true,
+  priority: true,
+  retryPolicy: true,
+  maxAttempts: true,
+} as const satisfies Record<keyof ManyCallOptions, true>;
+const CALL_OPTION_KEYS = {
+  ...MANY_CALL_OPTION_KEYS,
+  idempotencyKey: true,
+} as const satisfies Record<keyof CallOptions, true>;
+
 /** Inserts calls of the registry's functions; records the functions in SQL before the first. */
 export class Dispatcher {
   readonly #rt: Runtime;
   readonly #registry: FunctionRegistry;
+  readonly #maxInputBytes: number;
   #registered: Promise<void> | null = null;
 
-  constructor(rt: Runtime, registry: FunctionRegistry) {
+  constructor(rt: Runtime, registry: FunctionRegistry, maxInputBytes: number) {
     this.#rt = rt;
     this.#registry = registry;
+    this.#maxInputBytes = maxInputBytes;
   }
 
   async dispatch(name: string, input: unknown, options: CallOptions): Promise<string> {
+    checkKeys(options, CALL_OPTION_KEYS, 'dispatch option');
     this.#validate(name, input);
-    const params = [name, serializeInput(input), JSON.stringify(callOptionsToSql(options))];
+    const params = [
+      name,
+      serializeInput(input, this.#maxInputBytes),
+      JSON.stringify(callOptionsToSql(options)),
+    ];
     await this.#ensureRegistered();
     const rows = await runIn<{ id: string }>(
       this.#rt,
@@ -60,11 +83,12 @@ export class Dispatcher {
     if ('idempotencyKey' in options) {
       throw new DispatchError('INVALID_OPTION', 'dispatchMany does not take an idempotencyKey');
     }
+    checkKeys(options, MANY_CALL_OPTION_KEYS, 'dispatchMany option');
     if (inputs.length === 0) return [];
     for (const input of inputs) this.#validate(name, input);
     const params = [
       name,
-      `[${inputs.map((input) => serializeInput(input)).join(',')}]`,
+      `[${inputs.map((input) => serializeInput(input, this.#maxInputBytes)).join(',')}]`,
       JSON.stringify(callOptionsToSql(options)),
     ];
     await this.#ensureRegistered();
@@ -128,32 +152,6 @@ export async function registerFunctions(
   await runIn(rt, undefined, rt.queries.registerFunctions, [JSON.stringify(defs), overwrite]);
 }
 
-function serializeInput(input: unknown): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(input === undefined ? null : input);
-  } catch (err) {
-    throw new DispatchError(
-      'INVALID_INPUT',
-      `input is not JSON-serialisable: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
-  if (json === undefined) {
-    throw new DispatchError('INVALID_INPUT', `input is not JSON-serialisable: ${typeof input}`);
-  }
-  // jsonb cannot hold NUL characters.
-  if (json.includes('\\u0000')) {
-    throw new DispatchError(
-      'INVALID_INPUT',
-      'input contains a NUL character, which Postgres jsonb cannot store',
-    );
-  }
-  return json;
-}
-
 function callOptionsToSql(o: CallOptions): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (o.runAt !== undefined) {
@@ -163,9 +161,8 @@ function callOptionsToSql(o: CallOptions): Record<string, unknown> {
     out['run_at'] = o.runAt.toISOString();
   }
   if (o.idempotencyKey !== undefined) {
-    if (typeof o.idempotencyKey !== 'string' || o.idempotencyKey === '') {
-      throw new DispatchError('INVALID_OPTION', 'idempotencyKey must be a non-empty string');
-    }
+    // Its rule (a non-empty string, 255 characters at most) is dispatch_settings' in SQL.
+    checkOptionText('idempotencyKey', o.idempotencyKey);
     out['idempotency_key'] = o.idempotencyKey;
   }
   if (o.priority !== undefined) {
@@ -177,7 +174,10 @@ function callOptionsToSql(o: CallOptions): Record<string, unknown> {
     }
     out['priority'] = o.priority;
   }
-  if (o.retryPolicy !== undefined) out['retry_policy'] = o.retryPolicy;
+  if (o.retryPolicy !== undefined) {
+    checkOptionText('retryPolicy', o.retryPolicy);
+    out['retry_policy'] = o.retryPolicy;
+  }
   if (o.maxAttempts !== undefined) {
     if (!Number.isInteger(o.maxAttempts) || o.maxAttempts < 1) {
       throw new DispatchError('INVALID_OPTION', 'maxAttempts must be an integer >= 1');

@@ -20,6 +20,9 @@ export async function runIn<R>(
   query: NamedQuery,
   values: unknown[],
 ): Promise<R[]> {
+  if (tx !== undefined && (typeof tx !== 'object' || tx === null)) {
+    throw new DispatchError('INVALID_OPTION', 'tx must be a pg client or a Kysely transaction');
+  }
   try {
     if (tx === undefined) {
       return (await rt.pool.query({ ...query, values })).rows as R[];

@@ -3,6 +3,7 @@
  * through `Registry` (look one up, list the names); only the facade adds.
  */
 import { DispatchError } from '../core/errors.js';
+import { checkKeys } from '../core/option-keys.js';
 import type { FunctionOptions, Handler } from './handler.js';
 
 export interface RegisteredFunction {
@@ -22,6 +23,14 @@ export interface Registry {
 
 const FUNCTION_NAME = /^[A-Za-z0-9_.:/-]{1,128}$/;
 const DEFAULT_TIMEOUT_MS = 300_000;
+// Every option key, so that a misspelt one is refused (the type checker keeps it complete).
+const FUNCTION_OPTION_KEYS = {
+  retryPolicy: true,
+  maxAttempts: true,
+  timeoutMs: true,
+  retryUnknownErrors: true,
+  validate: true,
+} as const satisfies Record<keyof FunctionOptions, true>;
 
 export class FunctionRegistry implements Registry {
   readonly #functions = new Map<string, RegisteredFunction>();
@@ -43,6 +52,7 @@ export class FunctionRegistry implements Registry {
     if (typeof handler !== 'function') {
       throw new DispatchError('INVALID_CONFIG', `handler of ${name} is not a function`);
     }
+    checkKeys(options, FUNCTION_OPTION_KEYS, `option of function ${name}`);
     validateFunctionOptions(name, options);
   }
 
