@@ -1,14 +1,14 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { isSecretName, REDACTED } from './redact.js';
 
-export const REDACTED = '[redacted]';
+export { REDACTED };
 
-/**
- * What is never written to logs, whatever a caller passes: these keys at the
- * top of a log line, `secret`, `secrets` and `headers.authorization` there
- * and one level down (`endpoint.secret`, `request.headers.authorization`).
+/*
+ * What is never written to logs, whatever a caller passes: the fields whose
+ * names core/redact.ts calls secret (`secret`, `password`, `apiKey`…) at the
+ * top of a log line and one level down (`endpoint.secret`), and secret
+ * headers there (`headers.authorization`, `request.headers.cookie`).
  */
-const TOP_LEVEL_SECRETS = new Set(['secret', 'secrets', 'password', 'connectionString']);
-const NESTED_SECRETS = new Set(['secret', 'secrets']);
 
 /**
  * The default logger: JSON lines on standard output at LOG_LEVEL (info),
@@ -41,8 +41,8 @@ export function redactSecrets(obj: Record<string, unknown>): Record<string, unkn
   for (const key of Object.keys(obj)) {
     const value = obj[key];
     let safe = value;
-    if (TOP_LEVEL_SECRETS.has(key)) safe = REDACTED;
-    else if (key === 'headers') safe = redactNested(redactAuthorization(value));
+    if (isSecretName(key)) safe = REDACTED;
+    else if (key === 'headers') safe = redactNested(redactSecretHeaders(value));
     else safe = redactNested(value);
     if (safe !== value) {
       if (out === obj) out = copyOf(obj);
@@ -52,15 +52,15 @@ export function redactSecrets(obj: Record<string, unknown>): Record<string, unkn
   return out;
 }
 
-/** One level down: `secret`, `secrets`, `headers.authorization`. */
+/** One level down: secret names, secret headers. */
 function redactNested(value: unknown): unknown {
   if (!isObject(value)) return value;
   let out = value;
   for (const key of Object.keys(value)) {
     const inner = value[key];
     let safe = inner;
-    if (NESTED_SECRETS.has(key)) safe = REDACTED;
-    else if (key === 'headers') safe = redactAuthorization(inner);
+    if (isSecretName(key)) safe = REDACTED;
+    else if (key === 'headers') safe = redactSecretHeaders(inner);
     if (safe !== inner) {
       if (out === value) out = copyOf(value);
       out[key] = safe;
@@ -69,10 +69,14 @@ function redactNested(value: unknown): unknown {
   return out;
 }
 
-function redactAuthorization(headers: unknown): unknown {
-  if (!isObject(headers) || !Object.hasOwn(headers, 'authorization')) return headers;
-  const out = copyOf(headers);
-  out['authorization'] = REDACTED;
+function redactSecretHeaders(headers: unknown): unknown {
+  if (!isObject(headers)) return headers;
+  let out = headers;
+  for (const name of Object.keys(headers)) {
+    if (!isSecretName(name)) continue;
+    if (out === headers) out = copyOf(headers);
+    out[name] = REDACTED;
+  }
   return out;
 }
 

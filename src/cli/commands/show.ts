@@ -1,4 +1,5 @@
-import { callTimeline } from '../../observe/read-model.js';
+import { redactForDisplay, redactUrlsIn } from '../../core/redact.js';
+import { callTimeline, type TimelineRow } from '../../observe/read-model.js';
 import { runtimeOf } from '../../sql/runtime.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { callIdArg, noExtraArgs, withDispatch } from '../options.js';
@@ -21,10 +22,12 @@ export const showCommand: Command = {
     const { values, positionals } = parseCommandArgs(args, usage, { json: { type: 'boolean' } });
     noExtraArgs(positionals, 1, usage);
     const id = callIdArg(positionals[0], usage);
-    const { call, timeline } = await withDispatch(values, async (d) => {
-      const call = await d.getCall(id);
-      return { call, timeline: await callTimeline(runtimeOf(d), id) };
-    });
+    const { call, timeline } = redacted(
+      await withDispatch(values, async (d) => {
+        const call = await d.getCall(id);
+        return { call, timeline: await callTimeline(runtimeOf(d), id) };
+      }),
+    );
     if (!call) throw new CliError(`call ${id} not found`);
     if (values.json) {
       console.log(JSON.stringify({ call, timeline }, null, 2));
@@ -71,6 +74,26 @@ export const showCommand: Command = {
     return 0;
   },
 };
+
+/** What `show` prints: no secret from an input (a URL's password, an authorization header), output or error. */
+function redacted<C extends { input: unknown; output: unknown; last_error: string | null }>(shown: {
+  call: C | undefined;
+  timeline: TimelineRow[];
+}): { call: C | undefined; timeline: TimelineRow[] } {
+  const { call, timeline } = shown;
+  return {
+    call: call && {
+      ...call,
+      input: redactForDisplay(call.input),
+      output: redactForDisplay(call.output),
+      last_error: call.last_error === null ? null : redactUrlsIn(call.last_error),
+    },
+    timeline: timeline.map((t) => ({
+      ...t,
+      detail: t.detail === null ? null : redactUrlsIn(t.detail),
+    })),
+  };
+}
 
 function clip(s: string | undefined, max = 200): string {
   if (s === undefined) return '-';
