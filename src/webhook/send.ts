@@ -91,6 +91,11 @@ const KEPT_HEADERS = new Set([
   'x-ratelimit-reset',
 ]);
 const MAX_HEADER_VALUE = 1024;
+// Response headers past this size make the response invalid (Node's own
+// limit for requests); up to READ_HEADER_BYTES are read so the attempt keeps
+// a record of it, beyond that undici stops parsing.
+export const MAX_RESPONSE_HEADER_BYTES = 16_384;
+const READ_HEADER_BYTES = 262_144;
 // Errors that mean the request itself is wrong: no later attempt will fix it.
 const INVALID_ARGUMENT_CODES = new Set([
   'ERR_PGDISPATCH_ADDRESS_REFUSED',
@@ -248,17 +253,24 @@ export class WebhookSender {
   }
 
   #result(res: Awaited<ReturnType<typeof request>>, body: BoundedBody): SendResult {
+    const { kept, bytes } = keptHeaders(res.headers);
     const result: SendResult = {
       status: statusFromHttp(res.statusCode),
       httpStatus: res.statusCode,
       durationMs: 0,
       response: {
         status: res.statusCode,
-        headers: keptHeaders(res.headers),
+        headers: kept,
         body: body.text,
         truncated: body.truncated,
       },
     };
+    if (bytes > MAX_RESPONSE_HEADER_BYTES) {
+      result.status = 'invalid_response';
+      result.response!.truncated = true;
+      result.error = `response headers of ${bytes} bytes, over the limit of ${MAX_RESPONSE_HEADER_BYTES}`;
+      return result;
+    }
     // The status line decides the outcome; a body cut short only loses detail.
     if (body.error !== undefined) result.error = `response body: ${errorMessage(body.error)}`;
     if (result.status !== 'ok' && result.error === undefined)
@@ -279,6 +291,7 @@ export class WebhookSender {
       agent = new Agent({
         connections: this.#perOrigin,
         connect: { timeout: connectMs, lookup: guard.lookup },
+        maxHeaderSize: READ_HEADER_BYTES,
         keepAliveTimeout: 4000,
       });
       this.#agents.set(key, agent);
@@ -314,6 +327,7 @@ export function classifySendError(err: unknown): AttemptStatus {
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && INVALID_ARGUMENT_CODES.has(code)) return 'invalid_argument';
+    if (code === 'UND_ERR_HEADERS_OVERFLOW') return 'invalid_response';
     // undici's parser errors often carry no code: a peer that does not speak HTTP/1.1.
     if (e instanceof errors.HTTPParserError) return 'invalid_response';
     // Aborted with no reason given (a reasonless abort of the caller's signal).
@@ -325,15 +339,21 @@ export function classifySendError(err: unknown): AttemptStatus {
   return classifyError(err).status;
 }
 
-function keptHeaders(
-  headers: Record<string, string | string[] | undefined>,
-): Record<string, string> {
+/** The headers worth keeping, each cut to MAX_HEADER_VALUE, and the size of them all. */
+function keptHeaders(headers: Record<string, string | string[] | undefined>): {
+  kept: Record<string, string>;
+  bytes: number;
+} {
   const kept: Record<string, string> = {};
+  let bytes = 0;
   for (const [name, value] of Object.entries(headers)) {
-    const key = name.toLowerCase();
-    if (!KEPT_HEADERS.has(key) || value === undefined) continue;
+    if (value === undefined) continue;
     const text = Array.isArray(value) ? value.join(', ') : value;
+    // Name, ": ", value, CRLF: as on the wire (latin1, one byte a character).
+    bytes += name.length + text.length + 4;
+    const key = name.toLowerCase();
+    if (!KEPT_HEADERS.has(key)) continue;
     kept[key] = text.length > MAX_HEADER_VALUE ? text.slice(0, MAX_HEADER_VALUE) : text;
   }
-  return kept;
+  return { kept, bytes };
 }
