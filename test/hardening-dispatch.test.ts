@@ -158,3 +158,13 @@ describe('one idempotency key rule, in SQL', () => {
     );
   });
 });
+
+describe('worker options', () => {
+  it('an unknown worker option is refused', async () => {
+    const d = db.dispatch();
+    d.func('w', async () => undefined);
+    // biome-ignore lint/suspicious/noExplicitAny: a misspelt option
+    const message = await refused(d.worker({ concurency: 5 } as any), 'INVALID_OPTION');
+    expect(message).toMatch(/did you mean "concurrency"/);
+  });
+});

@@ -1,5 +1,6 @@
 /** The worker's options, their defaults and their checks. */
 import { DispatchError } from '../core/errors.js';
+import { checkKeys } from '../core/option-keys.js';
 import type { RetentionOptions } from '../maintain/retention.js';
 
 export interface WorkerOptions {
@@ -22,6 +23,12 @@ export interface WorkerOptions {
   pollIntervalMs?: number;
   /** Stop on SIGTERM and SIGINT. (Default: false in-process; the CLI sets it) */
   handleSignals?: boolean;
+  /**
+   * Log a promise rejection nobody handled (a handler's stray promise) and
+   * keep running, instead of Node ending the process with every attempt in
+   * it. Applies to the whole process. (Default: false in-process; the CLI sets it)
+   */
+  handleRejections?: boolean;
   /** How often this worker refreshes its row in `workers`, in ms. (Default: 5000) */
   heartbeatIntervalMs?: number;
   /** A worker whose heartbeat is older than this is lost: its calls are released to run again, in ms. (Default: 30000) */
@@ -33,6 +40,21 @@ export interface WorkerOptions {
   /** Address the metrics server binds. (Default: `0.0.0.0`) */
   metricsHost?: string;
 }
+
+// Every option key, so that a misspelt one is refused (the type checker keeps it complete).
+const WORKER_OPTION_KEYS = {
+  concurrency: true,
+  prefetch: true,
+  gracePeriodMs: true,
+  pollIntervalMs: true,
+  handleSignals: true,
+  handleRejections: true,
+  heartbeatIntervalMs: true,
+  rescueAfterMs: true,
+  retention: true,
+  metricsPort: true,
+  metricsHost: true,
+} as const satisfies Record<keyof WorkerOptions, true>;
 
 export interface WorkerHandle {
   /** This worker's id: what its jobs are locked by (`locked_by` in graphile-worker's jobs table). */
@@ -55,6 +77,7 @@ export interface ResolvedWorkerOptions {
 }
 
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  checkKeys(options, WORKER_OPTION_KEYS, 'worker option');
   const concurrency = options.concurrency ?? 25;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new DispatchError('INVALID_OPTION', 'concurrency must be an integer >= 1');

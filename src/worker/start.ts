@@ -18,6 +18,7 @@ import type { Registry } from '../registry/registry.js';
 import { type AttemptServices, attemptRunner } from '../run/attempt.js';
 import type { Runtime } from '../sql/runtime.js';
 import { resolveWorkerOptions, type WorkerHandle, type WorkerOptions } from './options.js';
+import { RejectionWatch } from './rejections.js';
 import { handleSignals } from './signals.js';
 
 export type { WorkerHandle, WorkerOptions } from './options.js';
@@ -59,7 +60,8 @@ export async function startWorker(
       if (result.next_attempt_at) feed?.wakeAt(new Date(result.next_attempt_at));
     },
   };
-  const attempts = await attemptsByTask(rt, registry, services);
+  const rejections = options.handleRejections ? new RejectionWatch(logger) : undefined;
+  const attempts = await attemptsByTask(rt, registry, services, rejections);
 
   // Bound before the first claim, so a taken port fails the start cleanly.
   let heartbeat: Heartbeat | undefined;
@@ -77,6 +79,7 @@ export async function startWorker(
   }
 
   const signals = handleSignals(logger, options.handleSignals === true);
+  rejections?.watch();
   const jobs = new JobFeed({
     pool: rt.pool,
     queries: rt.queries,
@@ -115,6 +118,7 @@ export async function startWorker(
     await jobs.start();
   } catch (err) {
     signals.remove();
+    rejections?.remove();
     await jobs.stop(0);
     await heartbeat.stop();
     await metrics.close();
@@ -148,6 +152,7 @@ export async function startWorker(
       await heartbeat?.stop();
       await metrics.close();
       signals.remove();
+      rejections?.remove();
       logger.info({ workerId }, 'worker stopped');
     })().finally(finished);
     return stopping;
@@ -162,6 +167,7 @@ async function attemptsByTask(
   rt: Runtime,
   registry: Registry,
   services: AttemptServices,
+  rejections: RejectionWatch | undefined,
 ): Promise<Map<number, RunJob>> {
   const { rows: tasks } = await rt.pool.query<{ id: number; identifier: string }>({
     ...rt.queries.taskIds,
@@ -170,7 +176,9 @@ async function attemptsByTask(
   const attempts = new Map<number, RunJob>();
   for (const task of tasks) {
     const fn = registry.get(task.identifier);
-    if (fn) attempts.set(task.id, attemptRunner(fn, services));
+    if (!fn) continue;
+    const run = attemptRunner(fn, services);
+    attempts.set(task.id, rejections ? rejections.wrap(fn.name, run) : run);
   }
   return attempts;
 }

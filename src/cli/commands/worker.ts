@@ -85,6 +85,7 @@ export const workerCommand: Command = {
       gracePeriodMs,
       pollIntervalMs,
       handleSignals: true,
+      handleRejections: true,
       ...ops,
     });
     try {
