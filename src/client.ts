@@ -10,6 +10,7 @@ import { DispatchError } from './core/errors.js';
 import { assertSchemaName } from './core/ident.js';
 import { defaultLogger } from './core/log.js';
 import { checkKeys } from './core/option-keys.js';
+import { boundedText } from './core/storable.js';
 import { DEFAULT_MAX_INPUT_BYTES } from './dispatch/checks.js';
 import {
   type CallOptions,
@@ -216,8 +217,8 @@ export class Dispatch {
     const rt = this[RUNTIME];
     const rows = await runIn<{ cancelled: boolean }>(rt, options.tx, rt.queries.cancelCall, [
       String(callId),
-      options.reason ?? null,
-      options.actor ?? 'api',
+      options.reason === undefined ? null : boundedText(String(options.reason), 2_000),
+      boundedText(String(options.actor ?? 'api'), 200),
     ]);
     return rows[0]!.cancelled;
   }
@@ -231,7 +232,7 @@ export class Dispatch {
     const rt = this[RUNTIME];
     const rows = await runIn<{ retried: boolean }>(rt, options.tx, rt.queries.retryCall, [
       String(callId),
-      options.actor ?? 'api',
+      boundedText(String(options.actor ?? 'api'), 200),
     ]);
     return rows[0]!.retried;
   }

@@ -168,3 +168,22 @@ describe('worker options', () => {
     expect(message).toMatch(/did you mean "concurrency"/);
   });
 });
+
+describe('other text from callers', () => {
+  it('a cancel reason with a NUL is recorded, the NUL replaced', async () => {
+    const id = await dispatch.dispatch('hard', 1);
+    expect(await dispatch.cancel(id, { reason: 'bad\u0000reason', actor: 'op\ud800' })).toBe(true);
+    const { rows } = await db.pool.query(
+      `select reason, actor from pgdispatch.call_events where call_id = $1 and event = 'cancelled'`,
+      [id],
+    );
+    expect(rows[0]).toEqual({ reason: 'bad\ufffdreason', actor: 'op\ufffd' });
+  });
+
+  it('endpoint headers with a NUL are INVALID_OPTION', async () => {
+    await refused(
+      dispatch.endpoints.add({ name: 'nul', url: 'https://example.com', headers: { x: 'a\u0000' } }),
+      'INVALID_OPTION',
+    );
+  });
+});

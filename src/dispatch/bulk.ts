@@ -6,6 +6,7 @@
  */
 import { DispatchError } from '../core/errors.js';
 import type { CallStatus } from '../core/outcome.js';
+import { boundedText } from '../core/storable.js';
 import { type HasRuntime, run, runOne, runtimeOf } from '../sql/runtime.js';
 
 export interface CallFilter {
@@ -94,8 +95,8 @@ async function bulk(
       ...filter,
       cursor,
       batchSize,
-      options.actor ?? 'api',
-      options.reason ?? defaultReason,
+      boundedText(String(options.actor ?? 'api'), 200),
+      boundedText(String(options.reason ?? defaultReason), 2_000),
       counted.max_id,
     ]);
     if (rows.length === 0) break;

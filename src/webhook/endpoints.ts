@@ -4,6 +4,7 @@
  * `pgdispatch endpoints` is a shell over it.
  */
 import type pg from 'pg';
+import { strictJson, textProblem } from '../core/storable.js';
 import { quoteIdent } from '../core/ident.js';
 import { DispatchError, fromPgError } from '../core/errors.js';
 import { generateSecret } from './sign.js';
@@ -73,6 +74,11 @@ export class Endpoints {
       throw new DispatchError('INVALID_OPTION', `endpoint url must be http(s): ${e.url}`);
     }
     const secret = e.secret ?? generateSecret();
+    const headers = strictJson(e.headers ?? {});
+    if ('problem' in headers)
+      throw new DispatchError('INVALID_OPTION', `endpoint headers: ${headers.problem}`);
+    const bad = textProblem(secret);
+    if (bad) throw new DispatchError('INVALID_OPTION', `endpoint secret ${bad}`);
     const policy = e.retryPolicy ?? 'webhook';
     const rows = await this.#query<Endpoint>(
       'endpoint_add',
@@ -94,7 +100,7 @@ export class Endpoints {
         url.toString(),
         secret,
         policy,
-        JSON.stringify(e.headers ?? {}),
+        headers.json,
         e.timeouts?.connectMs ?? null,
         e.timeouts?.headersMs ?? null,
         e.timeouts?.totalMs ?? null,
