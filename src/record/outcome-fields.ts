@@ -101,6 +101,11 @@ export function unrecordableOutcome<O extends OutcomeFields>(o: O, refusal: unkn
   };
 }
 
+/** A SnoozeError's delay as snooze_jobs can take it: NaN would be a null run_at. */
+export function snoozeDelayMs(delayMs: number): number {
+  return Number.isFinite(delayMs) ? Math.min(Math.max(delayMs, 0), MAX_RETRY_AFTER_MS) : 0;
+}
+
 function isHttpStatus(n: unknown): boolean {
   return typeof n === 'number' && Number.isInteger(n) && n >= 100 && n <= 999;
 }

@@ -7,7 +7,7 @@ import { type AttemptStatus, classifyError, SnoozeError } from '../core/outcome.
 import { safeString } from '../core/storable.js';
 import { logAttempt } from '../observe/attempt-log.js';
 import type { ClaimedJob, Finished, RunJob } from '../queue/job.js';
-import { storableOutcome } from '../record/outcome-fields.js';
+import { snoozeDelayMs, storableOutcome } from '../record/outcome-fields.js';
 import type { AttemptOutcome, Recorder, RecordResult } from '../record/recorder.js';
 import type { RegisteredFunction } from '../registry/registry.js';
 import { AttemptContext } from './context.js';
@@ -82,7 +82,7 @@ export function attemptRunner(fn: RegisteredFunction, services: AttemptServices)
         return;
       }
       if (err instanceof SnoozeError) {
-        await services.snooze({ job_id: job.id, delay_ms: err.delayMs });
+        await services.snooze({ job_id: job.id, delay_ms: snoozeDelayMs(err.delayMs) });
         ctx.logger.debug(
           `${fn.name} #${ctx.callId} attempt ${ctx.attempt} snoozed: ${err.message}`,
         );
