@@ -55,13 +55,9 @@ export interface StorableJson {
  */
 export function storableJson(value: unknown): StorableJson {
   if (value === undefined) return { value: null, notes: [] };
-  let nonFinite = 0;
   let json: string | undefined;
   try {
-    json = JSON.stringify(value, (_key, v: unknown) => {
-      if (typeof v === 'number' && !Number.isFinite(v)) nonFinite++;
-      return v;
-    });
+    json = JSON.stringify(value);
   } catch (err) {
     return {
       value: { unserialisable: boundedText(safeString(value), 2_000) },
@@ -71,6 +67,7 @@ export function storableJson(value: unknown): StorableJson {
   if (json === undefined)
     return { value: null, notes: [`a ${typeof value} is not JSON: stored null`] };
   const notes: string[] = [];
+  const nonFinite = json.includes('null') ? countNonFinite(value) : 0;
   if (nonFinite > 0)
     notes.push(`${count(nonFinite, 'non-finite number')} (NaN, Infinity) stored as null`);
   if (!HAS_UNSTORABLE_ESCAPE.test(json)) return { value, notes };
@@ -89,17 +86,14 @@ export function storableJson(value: unknown): StorableJson {
  * change it).
  */
 export function strictJson(value: unknown): { json: string } | { problem: string } {
-  let nonFinite: { key: string; value: number } | undefined;
   let json: string | undefined;
   try {
-    json = JSON.stringify(value, (key, v: unknown) => {
-      if (typeof v === 'number' && !Number.isFinite(v)) nonFinite ??= { key, value: v };
-      return v;
-    });
+    json = JSON.stringify(value);
   } catch (err) {
     return { problem: `not JSON-serialisable: ${boundedText(safeString(err), 200)}` };
   }
   if (json === undefined) return { problem: `not JSON-serialisable: ${typeof value}` };
+  const nonFinite = json.includes('null') ? firstNonFinite(value) : undefined;
   if (nonFinite) {
     const where = nonFinite.key === '' ? '' : ` at key ${JSON.stringify(nonFinite.key)}`;
     return { problem: `${nonFinite.value} is not a JSON number${where} (JSON would store null)` };
@@ -121,6 +115,35 @@ export function textProblem(s: string): string | undefined {
   const bad = UNSTORABLE_CHAR.exec(s);
   if (!bad) return undefined;
   return bad[0] === '\u0000' ? 'contains a NUL character' : 'contains a lone UTF-16 surrogate';
+}
+
+// JSON writes NaN and ±Infinity as null: only a text with a null can have had
+// one, and only then is the value walked again, through a replacer that sees
+// each value as JSON.stringify does (after toJSON).
+function countNonFinite(value: unknown): number {
+  let n = 0;
+  try {
+    JSON.stringify(value, (_key, v: unknown) => {
+      if (typeof v === 'number' && !Number.isFinite(v)) n++;
+      return v;
+    });
+  } catch {
+    // A toJSON that succeeds once only: the first text stands.
+  }
+  return n;
+}
+
+function firstNonFinite(value: unknown): { key: string; value: number } | undefined {
+  let found: { key: string; value: number } | undefined;
+  try {
+    JSON.stringify(value, (key, v: unknown) => {
+      if (typeof v === 'number' && !Number.isFinite(v)) found ??= { key, value: v };
+      return v;
+    });
+  } catch {
+    // A toJSON that succeeds once only: the first text stands.
+  }
+  return found;
 }
 
 function count(n: number, what: string): string {
