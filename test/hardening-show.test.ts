@@ -65,3 +65,27 @@ describe('pgdispatch show', () => {
     });
   });
 });
+
+describe('pgdispatch endpoints', () => {
+  it('lists an endpoint without the secret headers it sends or its URL password', async () => {
+    const add = await cli(
+      'endpoints',
+      'add',
+      'acme',
+      '--url',
+      'https://u:PASS123@h.example/in',
+      '--header',
+      'authorization: Bearer-SECRET',
+      '--header',
+      'x-trace: on',
+    );
+    expect(add.code).toBe(0);
+    const json = await cli('endpoints', '--json');
+    expect(JSON.parse(json.stdout).headers).toEqual({ authorization: REDACTED, 'x-trace': 'on' });
+    const table = await cli('endpoints');
+    for (const out of [json.stdout, table.stdout]) {
+      expect(out).not.toContain('Bearer-SECRET');
+      expect(out).not.toContain('PASS123');
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import { redactForDisplay, redactUrlsIn } from '../../core/redact.js';
 import type { Endpoint } from '../../webhook/endpoints.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { intFlag, withDispatch } from '../options.js';
@@ -63,7 +64,8 @@ function parseHeaders(list: string[] | undefined): Record<string, string> {
 /** An endpoint as shown to operators: everything but the secrets. */
 function publicView(e: Endpoint): Record<string, unknown> {
   const { secrets, ...rest } = e;
-  return { ...rest, secrets: secrets.length };
+  // Headers an endpoint sends (an authorization, an API key) are secrets too.
+  return { ...(redactForDisplay(rest) as Record<string, unknown>), secrets: secrets.length };
 }
 
 export const endpointsCommand: Command = {
@@ -111,7 +113,7 @@ export const endpointsCommand: Command = {
             ['NAME', 'URL', 'STATE', 'POLICY', 'SECRETS', 'LAST SUCCESS', 'FAILING SINCE'],
             list.map((e) => [
               e.name,
-              e.url,
+              redactUrlsIn(e.url),
               e.enabled ? 'enabled' : `disabled: ${e.disabled_reason ?? ''}`,
               e.retry_policy,
               String(e.secrets.length),
@@ -132,7 +134,7 @@ export const endpointsCommand: Command = {
             ...(values['allow-private-networks'] ? { allowPrivateNetworks: true } : {}),
             ...(values['disable-after'] ? { disableAfter: values['disable-after'] } : {}),
           });
-          console.log(`endpoint ${e.name} → ${e.url}`);
+          console.log(`endpoint ${e.name} → ${redactUrlsIn(e.url)}`);
           console.log(`signing secret: ${e.secrets[0]}`);
           return 0;
         }
