@@ -151,7 +151,7 @@ describe('outcomes are always recordable', () => {
 describe('the recorder, when Postgres refuses an outcome', () => {
   it('records the bad outcome of a group without what was refused, and the others as given', async () => {
     const fn = dispatch.func('recorder_group', async () => undefined);
-    const ids = await fn.dispatchMany([1, 2, 3]);
+    const ids = await fn.dispatchMany([1, 2, 3, 4]);
     const { rows: jobs } = await db.pool.query<{ call_id: string; job_id: string }>(
       `update graphile_worker._private_jobs j set locked_at = now(), locked_by = 'w-group'
          from pgdispatch.calls c where c.job_id = j.id and c.id = any($1::bigint[])
@@ -178,8 +178,14 @@ describe('the recorder, when Postgres refuses an outcome', () => {
       recorder.record(base(ids[0]!)),
       recorder.record({ ...base(ids[1]!), output: { s: 'x\ud800' }, http_status: 99_999 }),
       recorder.record(base(ids[2]!)),
+      recorder.record({ ...base(ids[3]!), output: { n: 10n } }),
     ]);
-    expect(results.map((r) => r.call_status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(results.map((r) => r.call_status)).toEqual([
+      'succeeded',
+      'succeeded',
+      'succeeded',
+      'succeeded',
+    ]);
     const { rows } = await db.pool.query(
       `select c.id::text, c.status, c.output, a.status as a_status, a.error, a.http_status
          from pgdispatch.calls c join pgdispatch.attempts a on a.call_id = c.id
@@ -197,6 +203,8 @@ describe('the recorder, when Postgres refuses an outcome', () => {
     expect(rows[1].error).toMatch(
       /^the outcome could not be recorded as it was \(.+\): output and response dropped$/,
     );
+    expect(rows[3]).toMatchObject({ status: 'succeeded', output: null, a_status: 'ok' });
+    expect(rows[3].error).toMatch(/BigInt/);
     const { rows: history } = await db.pool.query(
       `select event, status from pgdispatch.call_history where call_id = $1 order by at`,
       [ids[1]],

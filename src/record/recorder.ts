@@ -103,15 +103,16 @@ export class Recorder {
         if (isConnectionError(err)) {
           for (const p of batch) p.reject(err);
         } else if (batch.length === 1) {
-          await this.#writeRefused(batch[0]!, err);
+          if (isRefusal(err)) await this.#writeRefused(batch[0]!, err);
+          else batch[0]!.reject(err);
         } else {
           // One bad outcome must not sink the others: write them one by one.
           for (const p of batch) {
             try {
               settle([p], await this.#write([p.outcome]));
             } catch (one) {
-              if (isConnectionError(one)) p.reject(one);
-              else await this.#writeRefused(p, one);
+              if (isRefusal(one)) await this.#writeRefused(p, one);
+              else p.reject(one);
             }
           }
         }
@@ -158,6 +159,20 @@ export class Recorder {
         ),
     );
   }
+}
+
+/**
+ * Whether a failed write was refused for what it held, so writing it again
+ * would fail again: a value Postgres cannot take (SQLSTATE classes 22 data
+ * exception, 23 constraint violation, 54 program limit) or one that did not
+ * serialise. A deadlock, a cancelled statement or a lost connection is not.
+ */
+function isRefusal(err: unknown): boolean {
+  if (isConnectionError(err)) return false;
+  const code = (err as { code?: unknown } | null)?.code;
+  // No code at all: JSON.stringify of the group threw (a BigInt, a cycle).
+  if (code === undefined) return true;
+  return typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code);
 }
 
 /**
