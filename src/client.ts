@@ -67,6 +67,16 @@ const DISPATCH_OPTION_KEYS = {
   webhook: true,
   maxInputBytes: true,
 } as const satisfies Record<keyof DispatchOptions, true>;
+const WEBHOOK_OPTION_KEYS = {
+  secret: true,
+  allowPrivateNetworks: true,
+  allow: true,
+  httpsOnly: true,
+  timeouts: true,
+  maxResponseBytes: true,
+  perOriginConcurrency: true,
+  retryPolicy: true,
+} as const satisfies Record<keyof WebhookOptions, true>;
 
 /** A registered function; dispatch calls to it. */
 export class DispatchFunction<I, O> implements RegisteredFunction {
@@ -122,6 +132,9 @@ export class Dispatch {
 
   constructor(options: DispatchOptions = {}) {
     checkKeys(options, DISPATCH_OPTION_KEYS, 'createDispatch option', 'INVALID_CONFIG');
+    if (options.webhook !== undefined) {
+      checkKeys(options.webhook, WEBHOOK_OPTION_KEYS, 'webhook option', 'INVALID_CONFIG');
+    }
     this.schema = assertSchemaName(options.schema ?? 'pgdispatch');
     const maxInputBytes = options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;
     if (!(maxInputBytes > 0)) {
@@ -264,6 +277,7 @@ export class Dispatch {
    * workers (processes) on one database share the calls.
    */
   async worker(options: WorkerOptions = {}): Promise<WorkerHandle> {
+    this.#assertOpen();
     // Loaded on demand: an application that only dispatches never imports graphile-worker.
     const { startWorker } = await import('./worker/start.js');
     // The HTTP client too, now rather than in the first webhook's attempt.

@@ -39,7 +39,7 @@ describe('inputs', () => {
     expect(await refused(dispatch.dispatch('hard', Number.NaN), 'INVALID_INPUT')).toMatch(/NaN/);
     expect(
       await refused(dispatch.dispatch('hard', { x: Number.NEGATIVE_INFINITY }), 'INVALID_INPUT'),
-    ).toMatch(/-Infinity is not a JSON number at key "x"/);
+    ).toMatch(/-Infinity is not a JSON value at key "x"/);
     await refused(dispatch.dispatchMany('hard', [1, [Number.POSITIVE_INFINITY]]), 'INVALID_INPUT');
     expect(await callCount()).toBe(before);
   });
@@ -182,8 +182,38 @@ describe('other text from callers', () => {
 
   it('endpoint headers with a NUL are INVALID_OPTION', async () => {
     await refused(
-      dispatch.endpoints.add({ name: 'nul', url: 'https://example.com', headers: { x: 'a\u0000' } }),
+      dispatch.endpoints.add({
+        name: 'nul',
+        url: 'https://example.com',
+        headers: { x: 'a\u0000' },
+      }),
       'INVALID_OPTION',
     );
+  });
+});
+
+describe('more that JSON would silently turn into null or ignore', () => {
+  it('an invalid Date and a NaN Number object are INVALID_INPUT', async () => {
+    expect(
+      await refused(dispatch.dispatch('hard', { at: new Date('nope') }), 'INVALID_INPUT'),
+    ).toMatch(/an invalid Date is not a JSON value at key "at"/);
+    await refused(dispatch.dispatch('hard', [new Number(Number.NaN)]), 'INVALID_INPUT');
+    // A real null is data like any other.
+    await expect(dispatch.dispatch('hard', { at: null })).resolves.toMatch(/^\d+$/);
+  });
+
+  it('a misspelt webhook option is INVALID_CONFIG', async () => {
+    await refused(
+      // biome-ignore lint/suspicious/noExplicitAny: a misspelt option
+      () => db.dispatch({ webhook: { allowPrivateNetwork: true } as any }),
+      'INVALID_CONFIG',
+    );
+  });
+
+  it('starting a worker on a closed instance is INVALID_STATE', async () => {
+    const d = db.dispatch();
+    d.func('closed_worker', async () => undefined);
+    await d.close();
+    await refused(d.worker(), 'INVALID_STATE');
   });
 });

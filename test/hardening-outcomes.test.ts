@@ -102,7 +102,7 @@ describe('outcomes are always recordable', () => {
     const r = await finished(await dispatch.dispatch('returns', { kind: 'nan' }));
     expect(r.status).toBe('succeeded');
     expect(r.output).toEqual({ x: null, y: [null] });
-    expect(r.a_error).toMatch(/output: 2 non-finite numbers \(NaN, Infinity\) stored as null/);
+    expect(r.a_error).toMatch(/output: 2 values JSON has no form for \(NaN, ±Infinity, invalid Date\) stored as null/);
   });
 
   it('an error message with a lone surrogate fails the call with it replaced', async () => {

@@ -49,7 +49,7 @@ export interface StorableJson {
 
 /**
  * For what a handler or a receiver produced (outputs, responses): never
- * refused. NULs and lone surrogates become U+FFFD; NaN and ±Infinity become
+ * refused. NULs and lone surrogates become U+FFFD; NaN, ±Infinity and invalid Dates become
  * null, as JSON.stringify writes them, but say so in the notes; a value that
  * does not serialise is kept as its string form.
  */
@@ -68,8 +68,11 @@ export function storableJson(value: unknown): StorableJson {
     return { value: null, notes: [`a ${typeof value} is not JSON: stored null`] };
   const notes: string[] = [];
   const nonFinite = json.includes('null') ? countNonFinite(value) : 0;
-  if (nonFinite > 0)
-    notes.push(`${count(nonFinite, 'non-finite number')} (NaN, Infinity) stored as null`);
+  if (nonFinite > 0) {
+    notes.push(
+      `${count(nonFinite, 'value')} JSON has no form for (NaN, ±Infinity, invalid Date) stored as null`,
+    );
+  }
   if (!HAS_UNSTORABLE_ESCAPE.test(json)) return { value, notes };
   let replaced = 0;
   const fixed = json.replace(UNSTORABLE_ESCAPE, (_m, backslashes: string) => {
@@ -96,7 +99,9 @@ export function strictJson(value: unknown): { json: string } | { problem: string
   const nonFinite = json.includes('null') ? firstNonFinite(value) : undefined;
   if (nonFinite) {
     const where = nonFinite.key === '' ? '' : ` at key ${JSON.stringify(nonFinite.key)}`;
-    return { problem: `${nonFinite.value} is not a JSON number${where} (JSON would store null)` };
+    return {
+      problem: `${nonFinite.value} is not a JSON value${where} (JSON would store null)`,
+    };
   }
   const bad = HAS_UNSTORABLE_ESCAPE.exec(json);
   if (bad) {
@@ -123,8 +128,8 @@ export function textProblem(s: string): string | undefined {
 function countNonFinite(value: unknown): number {
   let n = 0;
   try {
-    JSON.stringify(value, (_key, v: unknown) => {
-      if (typeof v === 'number' && !Number.isFinite(v)) n++;
+    JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
+      if (isNonFinite(this[key], v)) n++;
       return v;
     });
   } catch {
@@ -133,11 +138,22 @@ function countNonFinite(value: unknown): number {
   return n;
 }
 
-function firstNonFinite(value: unknown): { key: string; value: number } | undefined {
-  let found: { key: string; value: number } | undefined;
+/**
+ * What JSON will write as null though it was not: NaN and ±Infinity, as
+ * numbers or Number objects, and an invalid Date (its toJSON gives null).
+ */
+function isNonFinite(raw: unknown, v: unknown): boolean {
+  if (typeof v === 'number' || v instanceof Number) return !Number.isFinite(Number(v));
+  return v === null && raw instanceof Date && Number.isNaN(raw.getTime());
+}
+
+function firstNonFinite(value: unknown): { key: string; value: string } | undefined {
+  let found: { key: string; value: string } | undefined;
   try {
-    JSON.stringify(value, (key, v: unknown) => {
-      if (typeof v === 'number' && !Number.isFinite(v)) found ??= { key, value: v };
+    JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
+      if (isNonFinite(this[key], v)) {
+        found ??= { key, value: v === null ? 'an invalid Date' : String(Number(v)) };
+      }
       return v;
     });
   } catch {
