@@ -217,3 +217,21 @@ describe('more that JSON would silently turn into null or ignore', () => {
     await refused(d.worker(), 'INVALID_STATE');
   });
 });
+
+describe('names and reasons elsewhere', () => {
+  it('a function option retryPolicy with a NUL is INVALID_OPTION', async () => {
+    await refused(
+      () => dispatch.func('nul_policy', async () => 1, { retryPolicy: 'a\u0000' }),
+      'INVALID_OPTION',
+    );
+  });
+
+  it('an endpoint disabled with a NUL in its reason keeps the reason, the NUL replaced', async () => {
+    await dispatch.endpoints.add({ name: 'nul-reason', url: 'https://example.com' });
+    await dispatch.endpoints.disable('nul-reason', 'gone\u0000away');
+    const { rows } = await db.pool.query(
+      `select disabled_reason from pgdispatch.endpoints where name = 'nul-reason'`,
+    );
+    expect(rows[0].disabled_reason).toBe('gone\ufffdaway');
+  });
+});

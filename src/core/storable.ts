@@ -49,9 +49,9 @@ export interface StorableJson {
 
 /**
  * For what a handler or a receiver produced (outputs, responses): never
- * refused. NULs and lone surrogates become U+FFFD; NaN, ±Infinity and invalid Dates become
- * null, as JSON.stringify writes them, but say so in the notes; a value that
- * does not serialise is kept as its string form.
+ * refused. NULs and lone surrogates become U+FFFD; NaN, ±Infinity and
+ * invalid Dates become null, as JSON.stringify writes them, but say so in the
+ * notes; a value that does not serialise is kept as its string form.
  */
 export function storableJson(value: unknown): StorableJson {
   if (value === undefined) return { value: null, notes: [] };

@@ -4,6 +4,7 @@
  */
 import { DispatchError } from '../core/errors.js';
 import { checkKeys } from '../core/option-keys.js';
+import { textProblem } from '../core/storable.js';
 import type { FunctionOptions, Handler } from './handler.js';
 
 export interface RegisteredFunction {
@@ -107,7 +108,10 @@ function validateFunctionOptions(name: string, o: FunctionOptions): void {
   if (o.timeoutMs !== undefined && !(Number.isFinite(o.timeoutMs) && o.timeoutMs > 0)) {
     throw new DispatchError('INVALID_OPTION', `${name}: timeoutMs must be a positive number`);
   }
-  if (o.retryPolicy !== undefined && (typeof o.retryPolicy !== 'string' || o.retryPolicy === '')) {
+  if (
+    o.retryPolicy !== undefined &&
+    (typeof o.retryPolicy !== 'string' || o.retryPolicy === '' || textProblem(o.retryPolicy))
+  ) {
     throw new DispatchError('INVALID_OPTION', `${name}: retryPolicy must be a policy name`);
   }
 }

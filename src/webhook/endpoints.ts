@@ -4,7 +4,7 @@
  * `pgdispatch endpoints` is a shell over it.
  */
 import type pg from 'pg';
-import { strictJson, textProblem } from '../core/storable.js';
+import { boundedText, strictJson, textProblem } from '../core/storable.js';
 import { quoteIdent } from '../core/ident.js';
 import { DispatchError, fromPgError } from '../core/errors.js';
 import { generateSecret } from './sign.js';
@@ -172,7 +172,7 @@ export class Endpoints {
           set enabled = false, disabled_at = coalesce(disabled_at, now()),
               disabled_reason = $2, updated_at = now()
         where name = $1 returning name`,
-      [name, reason],
+      [name, boundedText(String(reason), 2_000)],
     );
     this.#found(name, rows);
   }
@@ -182,7 +182,7 @@ export class Endpoints {
     const rows = await this.#query<{ replayed: number }>(
       'endpoint_enable',
       `select ${this.#s}.enable_endpoint($1, $2, $3) as replayed`,
-      [name, options.replay ?? false, options.actor ?? 'api'],
+      [name, options.replay ?? false, boundedText(String(options.actor ?? 'api'), 200)],
     );
     return rows[0]!.replayed;
   }
