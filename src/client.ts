@@ -77,6 +77,11 @@ const WEBHOOK_OPTION_KEYS = {
   perOriginConcurrency: true,
   retryPolicy: true,
 } as const satisfies Record<keyof WebhookOptions, true>;
+const TIMEOUT_KEYS = {
+  connectMs: true,
+  headersMs: true,
+  totalMs: true,
+} as const satisfies Record<keyof NonNullable<WebhookOptions['timeouts']>, true>;
 
 /** A registered function; dispatch calls to it. */
 export class DispatchFunction<I, O> implements RegisteredFunction {
@@ -134,6 +139,9 @@ export class Dispatch {
     checkKeys(options, DISPATCH_OPTION_KEYS, 'createDispatch option', 'INVALID_CONFIG');
     if (options.webhook !== undefined) {
       checkKeys(options.webhook, WEBHOOK_OPTION_KEYS, 'webhook option', 'INVALID_CONFIG');
+      if (options.webhook.timeouts !== undefined) {
+        checkKeys(options.webhook.timeouts, TIMEOUT_KEYS, 'webhook timeout', 'INVALID_CONFIG');
+      }
     }
     this.schema = assertSchemaName(options.schema ?? 'pgdispatch');
     const maxInputBytes = options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;

@@ -235,3 +235,18 @@ describe('names and reasons elsewhere', () => {
     expect(rows[0].disabled_reason).toBe('gone\ufffdaway');
   });
 });
+
+describe('nested options', () => {
+  it('a misspelt webhook timeout or retention option is refused', async () => {
+    const message = await refused(
+      // biome-ignore lint/suspicious/noExplicitAny: a misspelt option
+      () => db.dispatch({ webhook: { timeouts: { connectMS: 100 } as any } }),
+      'INVALID_CONFIG',
+    );
+    expect(message).toMatch(/did you mean "connectMs"/);
+    const d = db.dispatch();
+    d.func('retention_typo', async () => undefined);
+    // biome-ignore lint/suspicious/noExplicitAny: a misspelt option
+    await refused(d.worker({ retention: { olderThan: 1 } as any }), 'INVALID_OPTION');
+  });
+});

@@ -55,6 +55,11 @@ const WORKER_OPTION_KEYS = {
   metricsPort: true,
   metricsHost: true,
 } as const satisfies Record<keyof WorkerOptions, true>;
+const RETENTION_KEYS = {
+  olderThanMs: true,
+  intervalMs: true,
+  batchSize: true,
+} as const satisfies Record<keyof RetentionOptions, true>;
 
 export interface WorkerHandle {
   /** This worker's id: what its jobs are locked by (`locked_by` in graphile-worker's jobs table). */
@@ -78,6 +83,7 @@ export interface ResolvedWorkerOptions {
 
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
   checkKeys(options, WORKER_OPTION_KEYS, 'worker option');
+  if (options.retention) checkKeys(options.retention, RETENTION_KEYS, 'retention option');
   const concurrency = options.concurrency ?? 25;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new DispatchError('INVALID_OPTION', 'concurrency must be an integer >= 1');
