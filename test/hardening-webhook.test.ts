@@ -78,3 +78,16 @@ describe('oversized response headers', () => {
     expect(a).toMatchObject({ status: 'ok', http_status: 200 });
   });
 });
+
+describe('a URL with credentials', () => {
+  it('is refused with its password redacted by the shared rule', async () => {
+    const id = await dispatch.webhook.dispatch({
+      url: 'https://user:PASS99@example.com/in',
+      body: 1,
+    });
+    const a = await attemptOf(id);
+    expect(a.status).toBe('invalid_argument');
+    expect(a.error).toContain('https://user:[redacted]@example.com/in');
+    expect(a.error).not.toContain('PASS99');
+  });
+});

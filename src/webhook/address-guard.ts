@@ -8,6 +8,7 @@ import { lookup as dnsLookup } from 'node:dns';
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { OutcomeError } from '../core/outcome.js';
+import { redactUrlsIn } from '../core/redact.js';
 import {
   type AddressKind,
   type Cidr,
@@ -209,7 +210,7 @@ export class AddressGuard {
       throw this.#urlRefused(url.href, 'is not https and httpsOnly is set', url.hostname);
     }
     if (url.username !== '' || url.password !== '') {
-      throw this.#urlRefused(redact(url), 'carries credentials', url.hostname);
+      throw this.#urlRefused(redactUrlsIn(url.href), 'carries credentials', url.hostname);
     }
     const host = normalizeHost(url.hostname);
     if (host === '') throw this.#urlRefused(url.href, 'has no host', host);
@@ -270,11 +271,4 @@ function notFound(hostname: string): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${hostname}`);
   err.code = 'ENOTFOUND';
   return err;
-}
-
-function redact(url: URL): string {
-  const copy = new URL(url.href);
-  copy.username = copy.username ? '***' : '';
-  copy.password = copy.password ? '***' : '';
-  return copy.href;
 }
