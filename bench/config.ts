@@ -30,6 +30,8 @@ export interface Config {
    */
   stats: 'fresh' | 'stale';
   phases: Phase[];
+  /** End-to-end systems to run (all by default). */
+  systems: string[] | undefined;
 }
 
 const FLAGS = {
@@ -45,6 +47,7 @@ const FLAGS = {
   'gw-batch-delay': { type: 'string', default: '0' },
   stats: { type: 'string', default: 'fresh' },
   phases: { type: 'string', default: PHASES.join(',') },
+  systems: { type: 'string', default: '' },
   help: { type: 'boolean', default: false },
 } as const;
 
@@ -63,6 +66,8 @@ export const USAGE = `Usage: npm run bench -- [options]   (each flag also reads 
   --stats fresh|stale  end-to-end: analyze once the calls are enqueued, or plan without
                        statistics (default fresh)
   --phases LIST        subset of ${PHASES.join(',')} (default all)
+  --systems LIST       end-to-end subset of gw-defaults,gw-local,pgdispatch,pgdispatch-webhook
+                       (default all)
 
 Database: DATABASE_URL (its role needs CREATEDB), else an embedded Postgres in .pgdata/bench.`;
 
@@ -114,5 +119,6 @@ export function parseConfig(argv: string[]): Config | 'help' {
     gwBatchDelay: int('gw-batch-delay', -1),
     stats,
     phases: list as Phase[],
+    systems: get('systems') === '' ? undefined : get('systems').split(','),
   };
 }

@@ -11,16 +11,16 @@ import { type Config, parseConfig, USAGE } from './config.js';
 import type { Ctx, System } from './context.js';
 import { Databases } from './db.js';
 import { hasWebhook } from './instance.js';
-import { pgdispatchClient } from './phases/enqueue.js';
 import { ROOT } from './lib.js';
-import { type Measurements, buildReport, renderReport } from './report.js';
 import { runBatch } from './phases/batch.js';
 import { runE2e } from './phases/e2e.js';
+import { pgdispatchClient } from './phases/enqueue.js';
 import { runHttpBound } from './phases/http.js';
 import { runLatency } from './phases/latency.js';
-import { type Side, runTxn } from './phases/txn.js';
+import { runTxn, type Side } from './phases/txn.js';
 import { forkChild } from './proc.js';
 import { Progress } from './progress.js';
+import { buildReport, type Measurements, renderReport } from './report.js';
 
 const SIDES: Side[] = ['graphile-worker', 'pgdispatch'];
 
@@ -62,8 +62,17 @@ async function main(): Promise<number> {
 
   // The built-in webhook gets its own end-to-end row when this build has it.
   const probe = pgdispatchClient('postgres://127.0.0.1/unused');
-  const systems: System[] = ['gw-defaults', 'gw-local', 'pgdispatch'];
+  let systems: System[] = ['gw-defaults', 'gw-local', 'pgdispatch'];
   if (hasWebhook(probe.dispatch)) systems.push('pgdispatch-webhook');
+  if (config.systems) {
+    const unknown = config.systems.filter((s) => !(systems as string[]).includes(s));
+    if (unknown.length > 0) {
+      console.error(`unknown system ${unknown.join(', ')}\n\n${USAGE}`);
+      await probe.dispatch.close();
+      return 2;
+    }
+    systems = systems.filter((s) => config.systems?.includes(s));
+  }
   await probe.dispatch.close();
 
   const progress = new Progress(countSteps(config, systems));
