@@ -5,12 +5,12 @@
  * connect time, redirects are not followed, and at most `maxResponseBytes`
  * of the response are read.
  */
-import { Agent, errors, request } from 'undici';
-import { AbortEmitter, type AbortSource, onAbort } from '../core/abort.js';
+import { Agent, type Dispatcher, errors } from 'undici';
+import { type AbortSource, onAbort } from '../core/abort.js';
 import { type AttemptStatus, classifyError, errorMessage, statusFromHttp } from '../core/outcome.js';
 import { AddressGuard, type AddressGuardOptions } from './address-guard.js';
 import { OriginLimiter } from './origin-limiter.js';
-import { type BoundedBody, readBounded } from './read-body.js';
+import { trimPartialUtf8 } from './read-body.js';
 import { parseRetryAfter } from './retry-after.js';
 
 export interface SendTimeouts {
@@ -181,93 +181,36 @@ export class WebhookSender {
     }
   }
 
-  async #attempt(
+  #attempt(
     url: URL,
     req: SendRequest,
     guard: AddressGuard,
     timeouts: SendTimeouts,
   ): Promise<SendResult> {
-    // One abort handle and one timer per attempt, for the headers deadline
-    // (undici's own headersTimeout ticks at about one-second resolution; this
-    // keeps a short headersMs exact, connecting included), then the total
-    // deadline, and the caller's signal. AbortSignal.timeout, AbortSignal.any
-    // or even one AbortController cost more per attempt than the rest of the
-    // sender: undici takes an EventEmitter as its signal too.
-    const abort = new AbortEmitter();
-    const startedAt = performance.now();
-    let totalExpired = false;
-    const expireTotal = () => {
-      totalExpired = true;
-      abort.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
-    };
-    let timer =
-      timeouts.headersMs < timeouts.totalMs
-        ? setTimeout(() => {
-            abort.abort(
-              new errors.HeadersTimeoutError(`no response headers within ${timeouts.headersMs} ms`),
-            );
-          }, timeouts.headersMs)
-        : setTimeout(expireTotal, timeouts.totalMs);
     const caller = req.signal;
-    let stopListening: (() => void) | undefined;
-    if (caller?.aborted) abort.abort(caller.reason);
-    else if (caller) stopListening = onAbort(caller, () => abort.abort(caller.reason));
-    const maxBytes = req.maxResponseBytes ?? this.#maxResponseBytes;
+    if (caller?.aborted) return Promise.resolve(aborted(caller.reason, 'aborted by the caller'));
+    let agent: Agent;
     try {
-      let res: Awaited<ReturnType<typeof request>>;
-      try {
-        res = await request(url, {
-          dispatcher: this.#agent(guard, timeouts.connectMs),
-          method: req.method ?? 'POST',
-          headers: { 'user-agent': 'pgdispatch', ...req.headers },
-          body: req.body,
-          signal: abort,
-          // The deadlines above bound headers and body; undici's own timers,
-          // one more pair per request, would only duplicate them.
-          headersTimeout: 0,
-          bodyTimeout: 0,
-        });
-      } catch (err) {
-        if (caller?.aborted) return aborted(err, 'aborted by the caller');
-        return failure(
-          err,
-          0,
-          totalExpired ? `no response within ${timeouts.totalMs} ms` : undefined,
-        );
-      }
-      clearTimeout(timer);
-      timer = setTimeout(
-        expireTotal,
-        Math.max(0, timeouts.totalMs - (performance.now() - startedAt)),
-      );
-      return this.#result(res, await readBounded(res.body, maxBytes));
-    } finally {
-      clearTimeout(timer);
-      stopListening?.();
+      agent = this.#agent(guard, timeouts.connectMs);
+    } catch (err) {
+      return Promise.resolve(failure(err, 0));
     }
-  }
-
-  #result(res: Awaited<ReturnType<typeof request>>, body: BoundedBody): SendResult {
-    const result: SendResult = {
-      status: statusFromHttp(res.statusCode),
-      httpStatus: res.statusCode,
-      durationMs: 0,
-      response: {
-        status: res.statusCode,
-        headers: keptHeaders(res.headers),
-        body: body.text,
-        truncated: body.truncated,
+    const exchange = new Exchange(timeouts, req.maxResponseBytes ?? this.#maxResponseBytes, caller);
+    agent.dispatch(
+      {
+        origin: url.origin,
+        path: url.search ? `${url.pathname}${url.search}` : url.pathname,
+        method: req.method ?? 'POST',
+        headers: { 'user-agent': 'pgdispatch', ...req.headers },
+        body: req.body ?? null,
+        // The exchange's deadlines bound headers and body; undici's own
+        // timers, one more pair per request, would only duplicate them.
+        headersTimeout: 0,
+        bodyTimeout: 0,
       },
-    };
-    // The status line decides the outcome; a body cut short only loses detail.
-    if (body.error !== undefined) result.error = `response body: ${errorMessage(body.error)}`;
-    if (result.status !== 'ok' && result.error === undefined)
-      result.error = `HTTP ${res.statusCode}`;
-    if (res.statusCode === 429 || res.statusCode === 503) {
-      const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
-      if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
-    }
-    return result;
+      exchange,
+    );
+    return exchange.result;
   }
 
   #agent(guard: AddressGuard, connectMs: number): Agent {
@@ -336,4 +279,172 @@ function keptHeaders(
     kept[key] = text.length > MAX_HEADER_VALUE ? text.slice(0, MAX_HEADER_VALUE) : text;
   }
   return kept;
+}
+
+/**
+ * One attempt as an undici dispatch handler: it keeps at most `maxBytes` of
+ * the body as it arrives and resolves `result` once. A Readable body, the
+ * request API's async resource and an abort signal per attempt cost more
+ * than the rest of the sender. One timer holds the deadline: the headers'
+ * (connecting included, exact where undici's own ticks about once a second),
+ * then, re-armed only if it fires after the headers came, the total's.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly result: Promise<SendResult>;
+  #resolve!: (result: SendResult) => void;
+  readonly #timeouts: SendTimeouts;
+  readonly #maxBytes: number;
+  readonly #caller: AbortSource | undefined;
+  readonly #stopListening: (() => void) | undefined;
+  readonly #startedAt = performance.now();
+  #timer: NodeJS.Timeout;
+  #headersDeadline: boolean;
+  #totalExpired = false;
+  #controller: Dispatcher.DispatchController | undefined;
+  /** Why the attempt was aborted before undici started the request. */
+  #abortReason: Error | undefined;
+  #statusCode = 0;
+  #headers: Record<string, string | string[] | undefined> | undefined;
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #done = false;
+
+  constructor(timeouts: SendTimeouts, maxBytes: number, caller: AbortSource | undefined) {
+    this.result = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+    this.#timeouts = timeouts;
+    this.#maxBytes = maxBytes;
+    this.#caller = caller;
+    this.#headersDeadline = timeouts.headersMs < timeouts.totalMs;
+    this.#timer = setTimeout(
+      onDeadline,
+      this.#headersDeadline ? timeouts.headersMs : timeouts.totalMs,
+      this,
+    );
+    this.#stopListening = caller
+      ? onAbort(caller, () => this.abort(toError(caller.reason)))
+      : undefined;
+  }
+
+  /** The timer fired: the headers' deadline, or the total one. */
+  deadline(): void {
+    if (this.#done) return;
+    if (this.#headersDeadline) {
+      this.#headersDeadline = false;
+      if (this.#headers === undefined) {
+        const ms = this.#timeouts.headersMs;
+        this.abort(new errors.HeadersTimeoutError(`no response headers within ${ms} ms`));
+        return;
+      }
+      const left = this.#timeouts.totalMs - (performance.now() - this.#startedAt);
+      if (left > 0) {
+        this.#timer = setTimeout(onDeadline, Math.ceil(left), this);
+        return;
+      }
+    }
+    this.#totalExpired = true;
+    this.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+  }
+
+  abort(reason: Error): void {
+    if (this.#done) return;
+    if (this.#controller) this.#controller.abort(reason);
+    else this.#abortReason ??= reason;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.#abortReason) controller.abort(this.#abortReason);
+    else this.#controller = controller;
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    // 1xx informational responses come before the real one.
+    if (statusCode < 200) return;
+    this.#statusCode = statusCode;
+    this.#headers = headers;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#done) return;
+    const room = this.#maxBytes - this.#size;
+    if (chunk.length > room) {
+      this.#chunks.push(chunk.subarray(0, room));
+      this.#size = this.#maxBytes;
+      this.#finish(true);
+      // The rest is never read: the connection goes, not the time to drain it.
+      controller.abort(new errors.RequestAbortedError());
+      return;
+    }
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    this.#finish(false);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.#done) return;
+    if (this.#headers !== undefined) {
+      this.#finish(true, err);
+      return;
+    }
+    this.#settle(
+      this.#caller?.aborted
+        ? aborted(err, 'aborted by the caller')
+        : failure(
+            err,
+            0,
+            this.#totalExpired ? `no response within ${this.#timeouts.totalMs} ms` : undefined,
+          ),
+    );
+  }
+
+  #settle(result: SendResult): void {
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#stopListening?.();
+    this.#resolve(result);
+  }
+
+  /** The response, with the body read so far; `error` when it failed after the status line. */
+  #finish(truncated: boolean, error?: unknown): void {
+    const statusCode = this.#statusCode;
+    const headers = this.#headers ?? {};
+    const chunks = this.#chunks;
+    const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#size);
+    const cut = truncated || error !== undefined;
+    const result: SendResult = {
+      status: statusFromHttp(statusCode),
+      httpStatus: statusCode,
+      durationMs: 0,
+      response: {
+        status: statusCode,
+        headers: keptHeaders(headers),
+        body: (cut ? trimPartialUtf8(bytes) : bytes).toString('utf8'),
+        truncated: cut,
+      },
+    };
+    // The status line decides the outcome; a body cut short only loses detail.
+    if (error !== undefined) result.error = `response body: ${errorMessage(error)}`;
+    if (result.status !== 'ok' && result.error === undefined) result.error = `HTTP ${statusCode}`;
+    if (statusCode === 429 || statusCode === 503) {
+      const retryAfterMs = parseRetryAfter(headers['retry-after']);
+      if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
+    }
+    this.#settle(result);
+  }
+}
+
+function onDeadline(exchange: Exchange): void {
+  exchange.deadline();
+}
+
+function toError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new errors.RequestAbortedError();
 }
