@@ -54,26 +54,23 @@ export interface WebhookOutput {
 
 /** Validates an input at dispatch time, so a malformed call is refused before it exists. */
 export function validateWebhookInput(input: unknown): void {
-  const checked = checkWebhookInput(input as Partial<WebhookInput> | null);
-  if (typeof checked === 'string') throw new DispatchError('INVALID_INPUT', `webhook: ${checked}`);
+  const problem = checkWebhookInput(input as Partial<WebhookInput> | null, originOf);
+  if (problem !== undefined) throw new DispatchError('INVALID_INPUT', `webhook: ${problem}`);
 }
 
-/** What is wrong with an input, or else its parsed url (undefined when it names an endpoint). */
-function checkWebhookInput(i: Partial<WebhookInput> | null): string | URL | undefined {
+/** What is wrong with an input, or undefined; `origin` parses its url (origin, or what is wrong). */
+function checkWebhookInput(
+  i: Partial<WebhookInput> | null,
+  origin: (url: string) => { origin: string } | string,
+): string | undefined {
   if (!i || typeof i !== 'object')
     return 'input must be an object { url | endpoint, body, headers? }';
   if ((i.url === undefined) === (i.endpoint === undefined))
     return 'give exactly one of url and endpoint';
-  let url: URL | undefined;
   if (i.url !== undefined) {
     if (typeof i.url !== 'string') return 'url must be a string';
-    try {
-      url = new URL(i.url);
-    } catch {
-      return `invalid url ${JSON.stringify(i.url)}`;
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-      return `url must be http(s): ${i.url}`;
+    const parsed = origin(i.url);
+    if (typeof parsed === 'string') return parsed;
   }
   if (i.endpoint !== undefined && typeof i.endpoint !== 'string') return 'endpoint must be a name';
   if (i.headers !== undefined) {
@@ -83,7 +80,19 @@ function checkWebhookInput(i: Partial<WebhookInput> | null): string | URL | unde
   }
   if (i.eventType !== undefined && typeof i.eventType !== 'string')
     return 'eventType must be a string';
-  return url;
+  return undefined;
+}
+
+/** The origin of an http(s) URL, or what is wrong with it. */
+function originOf(text: string): { origin: string } | string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `invalid url ${JSON.stringify(text)}`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `url must be http(s): ${text}`;
+  return { origin: url.origin };
 }
 
 const ENDPOINT_CACHE_MS = 2_000;
@@ -91,6 +100,8 @@ const ENDPOINT_CACHE_MS = 2_000;
 const SNOOZE_MS = 250;
 // How often a worker reports failures of an endpoint that is already failing.
 const FAILURE_REPORT_MS = 1_000;
+// URLs whose origin a worker remembers: deliveries go to few, parsed once each.
+const MAX_KNOWN_URLS = 1_000;
 
 /** The handler of the `webhook` function, with its sender and endpoint cache. */
 export class WebhookFunction {
@@ -101,6 +112,18 @@ export class WebhookFunction {
   readonly #guards = new Map<boolean, AddressGuard>();
   /** When this worker last reported a failure of each endpoint already failing. */
   readonly #failureReportedAt = new Map<string, number>();
+  /** The parsed origin of each url delivered to. */
+  readonly #origins = new Map<string, { origin: string }>();
+  readonly #originOf = (text: string): { origin: string } | string => {
+    let known = this.#origins.get(text);
+    if (known) return known;
+    const parsed = originOf(text);
+    if (typeof parsed === 'string') return parsed;
+    if (this.#origins.size >= MAX_KNOWN_URLS) this.#origins.clear();
+    known = parsed;
+    this.#origins.set(text, known);
+    return known;
+  };
 
   constructor(endpoints: Endpoints, options: WebhookOptions) {
     this.#endpoints = endpoints;
@@ -121,9 +144,8 @@ export class WebhookFunction {
   }
 
   readonly handler: Handler<WebhookInput, WebhookOutput> = async (input, ctx) => {
-    const checked = checkWebhookInput(input);
-    if (typeof checked === 'string')
-      throw new OutcomeError('invalid_argument', `webhook: ${checked}`);
+    const problem = checkWebhookInput(input, this.#originOf);
+    if (problem !== undefined) throw new OutcomeError('invalid_argument', `webhook: ${problem}`);
     const endpoint =
       input.endpoint === undefined ? undefined : await this.#endpoint(input.endpoint);
     if (input.endpoint !== undefined && !endpoint) {
@@ -138,17 +160,16 @@ export class WebhookFunction {
         `endpoint ${endpoint.name} is disabled: ${endpoint.disabled_reason ?? 'no reason given'}`,
       );
     }
-    let url: URL;
-    try {
-      url = checked ?? new URL(endpoint?.url ?? '');
-    } catch {
+    const url = endpoint ? endpoint.url : (input.url as string);
+    const parsed = this.#originOf(url);
+    if (typeof parsed === 'string') {
       throw new OutcomeError(
         'invalid_argument',
         `webhook: invalid url of endpoint ${endpoint?.name}`,
       );
     }
     const sender = this.#sender ?? (await this.sender());
-    const { origin } = url;
+    const { origin } = parsed;
     // A saturated origin's call waits here only if a slot should free up
     // sooner than it would come back from the queue, and only a few do:
     // otherwise it goes back to the queue, not holding a worker slot.

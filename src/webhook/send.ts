@@ -91,6 +91,14 @@ const KEPT_HEADERS = new Set([
   'x-ratelimit-reset',
 ]);
 const MAX_HEADER_VALUE = 1024;
+// URLs remembered as checked, per guard; a sender to ever new URLs starts over.
+const MAX_TARGETS = 1_000;
+
+/** A URL the guard let through, as undici's dispatch takes it. */
+interface Target {
+  origin: string;
+  path: string;
+}
 // Errors that mean the request itself is wrong: no later attempt will fix it.
 const INVALID_ARGUMENT_CODES = new Set([
   'ERR_PGDISPATCH_ADDRESS_REFUSED',
@@ -117,6 +125,9 @@ export class WebhookSender {
   readonly #guard: AddressGuard;
   readonly #limiter: OriginLimiter;
   readonly #agents = new Map<string, Agent>();
+  readonly #targets = new WeakMap<AddressGuard, Map<string, Target>>();
+  /** The pool of each guard instance and connect timeout, without building its key. */
+  readonly #guardAgents = new WeakMap<AddressGuard, Map<number, Agent>>();
   #closed = false;
 
   constructor(options: WebhookSenderOptions = {}) {
@@ -153,18 +164,18 @@ export class WebhookSender {
     if (this.#closed) throw new SenderClosedError();
     const timeouts = req.timeouts ? { ...this.#timeouts, ...req.timeouts } : this.#timeouts;
     const guard = req.guard ? toGuard(req.guard) : this.#guard;
-    let url: URL;
+    let target: Target;
     try {
-      url = guard.checkUrl(req.url);
+      target = this.#target(guard, req.url);
     } catch (err) {
       return failure(err, 0);
     }
 
     const queuedAt = performance.now();
-    let release = this.#limiter.tryAcquire(url.origin);
+    let release = this.#limiter.tryAcquire(target.origin);
     if (!release) {
       try {
-        release = await this.#limiter.acquire(url.origin, req.signal);
+        release = await this.#limiter.acquire(target.origin, req.signal);
       } catch (err) {
         return aborted(err, 'aborted while waiting for a slot');
       }
@@ -172,7 +183,7 @@ export class WebhookSender {
     const startedAt = performance.now();
     const queuedMs = Math.round(startedAt - queuedAt);
     try {
-      const result = await this.#attempt(url, req, guard, timeouts);
+      const result = await this.#attempt(target, req, guard, timeouts);
       result.durationMs = Math.round(performance.now() - startedAt);
       if (queuedMs > 0) result.queuedMs = queuedMs;
       return result;
@@ -181,8 +192,30 @@ export class WebhookSender {
     }
   }
 
+  /** The URL checked by `guard`, once per URL text and guard: a worker sends to few. */
+  #target(guard: AddressGuard, url: string | URL): Target {
+    const text = typeof url === 'string' ? url : url.href;
+    let checked = this.#targets.get(guard);
+    if (!checked) {
+      checked = new Map();
+      this.#targets.set(guard, checked);
+    }
+    let target = checked.get(text);
+    if (!target) {
+      // Checked from its text and kept as strings: a URL object could change afterwards.
+      const parsed = guard.checkUrl(text);
+      target = {
+        origin: parsed.origin,
+        path: parsed.search ? `${parsed.pathname}${parsed.search}` : parsed.pathname,
+      };
+      if (checked.size >= MAX_TARGETS) checked.clear();
+      checked.set(text, target);
+    }
+    return target;
+  }
+
   #attempt(
-    url: URL,
+    target: Target,
     req: SendRequest,
     guard: AddressGuard,
     timeouts: SendTimeouts,
@@ -198,8 +231,8 @@ export class WebhookSender {
     const exchange = new Exchange(timeouts, req.maxResponseBytes ?? this.#maxResponseBytes, caller);
     agent.dispatch(
       {
-        origin: url.origin,
-        path: url.search ? `${url.pathname}${url.search}` : url.pathname,
+        origin: target.origin,
+        path: target.path,
         method: req.method ?? 'POST',
         headers: { 'user-agent': 'pgdispatch', ...req.headers },
         body: req.body ?? null,
@@ -216,6 +249,10 @@ export class WebhookSender {
   #agent(guard: AddressGuard, connectMs: number): Agent {
     // A call that waited for a slot while close() ran must not open a new pool.
     if (this.#closed) throw new SenderClosedError();
+    let byTimeout = this.#guardAgents.get(guard);
+    const known = byTimeout?.get(connectMs);
+    if (known) return known;
+    // Guards with equal options share a pool, whichever instance asks.
     const key = `${guard.key}|${connectMs}`;
     let agent = this.#agents.get(key);
     if (!agent) {
@@ -226,6 +263,11 @@ export class WebhookSender {
       });
       this.#agents.set(key, agent);
     }
+    if (!byTimeout) {
+      byTimeout = new Map();
+      this.#guardAgents.set(guard, byTimeout);
+    }
+    byTimeout.set(connectMs, agent);
     return agent;
   }
 
