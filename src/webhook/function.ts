@@ -10,7 +10,7 @@ import { OutcomeError, SnoozeError } from '../core/outcome.js';
 import { AddressGuard, type AddressGuardOptions } from './address-guard.js';
 import type { Endpoint, Endpoints } from './endpoints.js';
 import type { SendRequest, SendTimeouts, WebhookSender } from './send.js';
-import { signWebhook } from './sign.js';
+import { signature } from './sign.js';
 
 /** Options of the built-in `webhook` function, on `createDispatch({ webhook })`. */
 export interface WebhookOptions {
@@ -110,6 +110,9 @@ export class WebhookFunction {
   #sender: WebhookSender | undefined;
   readonly #cache = new Map<string, { row: Endpoint | undefined; at: number }>();
   readonly #guards = new Map<boolean, AddressGuard>();
+  readonly #secrets: string[];
+  /** Per endpoint row (re-read every ENDPOINT_CACHE_MS): its timeouts, guard and limit. */
+  readonly #settings = new WeakMap<Endpoint, EndpointSettings>();
   /** When this worker last reported a failure of each endpoint already failing. */
   readonly #failureReportedAt = new Map<string, number>();
   /** The parsed origin of each url delivered to. */
@@ -128,6 +131,7 @@ export class WebhookFunction {
   constructor(endpoints: Endpoints, options: WebhookOptions) {
     this.#endpoints = endpoints;
     this.options = options;
+    this.#secrets = toList(options.secret);
   }
 
   /** The sender, created (and undici loaded) at the first delivery. */
@@ -180,34 +184,31 @@ export class WebhookFunction {
       );
     }
 
-    const { body, contentType } = encodeBody(input);
-    const secrets = endpoint ? endpoint.secrets : toList(this.options.secret);
+    const payload =
+      input.eventType === undefined ? input.body : { type: input.eventType, data: input.body };
+    const text = typeof payload === 'string';
+    const body = text ? payload : JSON.stringify(payload ?? null);
     const headers: Record<string, string> = {
-      'content-type': contentType,
-      ...(endpoint?.headers ?? {}),
-      ...(input.headers ?? {}),
+      'content-type': text ? 'text/plain; charset=utf-8' : 'application/json',
     };
+    if (endpoint) Object.assign(headers, endpoint.headers);
+    if (input.headers) Object.assign(headers, input.headers);
+    // The id is the call's: stable across retries, so receivers can deduplicate.
+    const id = `msg_${ctx.callId}`;
+    headers['webhook-id'] = id;
+    const secrets = endpoint ? endpoint.secrets : this.#secrets;
     if (secrets.length > 0) {
-      // The id is the call's: stable across retries, so receivers can deduplicate.
-      Object.assign(
-        headers,
-        signWebhook(secrets, {
-          id: `msg_${ctx.callId}`,
-          timestamp: Math.floor(Date.now() / 1000),
-          body,
-        }),
-      );
-    } else {
-      headers['webhook-id'] = `msg_${ctx.callId}`;
+      const seconds = Math.floor(Date.now() / 1000);
+      headers['webhook-timestamp'] = String(seconds);
+      headers['webhook-signature'] = signature(secrets, id, seconds, body);
     }
 
     const request: SendRequest = { url, body, headers, signal: abortSourceOf(ctx) };
     if (endpoint) {
-      request.timeouts = endpointTimeouts(endpoint);
-      if (endpoint.max_response_bytes != null)
-        request.maxResponseBytes = endpoint.max_response_bytes;
-      if (endpoint.allow_private_networks != null)
-        request.guard = this.#guard(endpoint.allow_private_networks);
+      const own = this.#endpointSettings(endpoint);
+      request.timeouts = own.timeouts;
+      if (own.maxResponseBytes !== undefined) request.maxResponseBytes = own.maxResponseBytes;
+      if (own.guard) request.guard = own.guard;
     }
     const result = await sender.send(request);
     if (result.response)
@@ -237,6 +238,20 @@ export class WebhookFunction {
       allow: this.options.allow ?? [],
       httpsOnly: this.options.httpsOnly ?? false,
     };
+  }
+
+  #endpointSettings(e: Endpoint): EndpointSettings {
+    let own = this.#settings.get(e);
+    if (!own) {
+      own = {
+        // Frozen: the sender merges it with its own timeouts once.
+        timeouts: Object.freeze(endpointTimeouts(e)),
+        maxResponseBytes: e.max_response_bytes ?? undefined,
+        guard: e.allow_private_networks == null ? undefined : this.#guard(e.allow_private_networks),
+      };
+      this.#settings.set(e, own);
+    }
+    return own;
   }
 
   /** The guard of endpoints that set allow_private_networks, one per value. */
@@ -289,17 +304,16 @@ export class WebhookFunction {
   }
 }
 
-function encodeBody(input: WebhookInput): { body: string; contentType: string } {
-  const payload =
-    input.eventType === undefined ? input.body : { type: input.eventType, data: input.body };
-  if (typeof payload === 'string')
-    return { body: payload, contentType: 'text/plain; charset=utf-8' };
-  return { body: JSON.stringify(payload ?? null), contentType: 'application/json' };
-}
-
 function toList(secret: string | string[] | undefined): string[] {
   if (secret === undefined) return [];
   return Array.isArray(secret) ? secret : [secret];
+}
+
+/** What an endpoint row sets for its deliveries, worked out once per row read. */
+interface EndpointSettings {
+  timeouts: Partial<SendTimeouts>;
+  maxResponseBytes: number | undefined;
+  guard: AddressGuard | undefined;
 }
 
 function endpointTimeouts(e: Endpoint): Partial<SendTimeouts> {

@@ -126,6 +126,7 @@ export class WebhookSender {
   readonly #limiter: OriginLimiter;
   readonly #agents = new Map<string, Agent>();
   readonly #targets = new WeakMap<AddressGuard, Map<string, Target>>();
+  readonly #mergedTimeouts = new WeakMap<Partial<SendTimeouts>, SendTimeouts>();
   /** The pool of each guard instance and connect timeout, without building its key. */
   readonly #guardAgents = new WeakMap<AddressGuard, Map<number, Agent>>();
   #closed = false;
@@ -162,7 +163,7 @@ export class WebhookSender {
    */
   async send(req: SendRequest): Promise<SendResult> {
     if (this.#closed) throw new SenderClosedError();
-    const timeouts = req.timeouts ? { ...this.#timeouts, ...req.timeouts } : this.#timeouts;
+    const timeouts = req.timeouts ? this.#timeoutsOf(req.timeouts) : this.#timeouts;
     const guard = req.guard ? toGuard(req.guard) : this.#guard;
     let target: Target;
     try {
@@ -190,6 +191,16 @@ export class WebhookSender {
     } finally {
       release();
     }
+  }
+
+  /** A request's timeouts over the sender's; merged once per frozen object (an endpoint's). */
+  #timeoutsOf(own: Partial<SendTimeouts>): SendTimeouts {
+    let merged = this.#mergedTimeouts.get(own);
+    if (!merged) {
+      merged = { ...this.#timeouts, ...own };
+      if (Object.isFrozen(own)) this.#mergedTimeouts.set(own, merged);
+    }
+    return merged;
   }
 
   /** The URL checked by `guard`, once per URL text and guard: a worker sends to few. */
