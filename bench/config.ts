@@ -7,8 +7,13 @@ export type Phase = (typeof PHASES)[number];
 export interface Config {
   /** End-to-end calls per run. */
   calls: number;
-  /** Attempts run at once per worker process, on both sides. */
+  /** Attempts run at once per worker process, on both sides (the first of `concurrencies`). */
   concurrency: number;
+  /**
+   * End-to-end concurrencies: every system runs at the first; the further
+   * ones run the local queue and pgdispatch (no graphile-worker defaults).
+   */
+  concurrencies: number[];
   /** Worker process counts of the end-to-end runs. */
   processes: number[];
   /** Sequential calls of the latency phase. */
@@ -36,7 +41,7 @@ export interface Config {
 
 const FLAGS = {
   calls: { type: 'string', default: '10000' },
-  concurrency: { type: 'string', default: '50' },
+  concurrency: { type: 'string', default: '50,24' },
   processes: { type: 'string', default: '1,2' },
   'latency-samples': { type: 'string', default: '500' },
   txns: { type: 'string', default: '3000' },
@@ -54,7 +59,9 @@ const FLAGS = {
 export const USAGE = `Usage: npm run bench -- [options]   (each flag also reads BENCH_<NAME>, e.g. BENCH_CALLS)
 
   --calls N            end-to-end calls per run (default 10000)
-  --concurrency N      attempts at once per worker process, both sides (default 50)
+  --concurrency LIST   attempts at once per worker process, both sides; end-to-end runs
+                       at each, the graphile-worker defaults only at the first, every
+                       other phase at the first (default 50,24)
   --processes LIST     worker process counts of the end-to-end runs (default 1,2)
   --latency-samples N  sequential calls of the latency phase (default 500)
   --txns N             transactions of the transactional phase (default 3000)
@@ -104,11 +111,18 @@ export function parseConfig(argv: string[]): Config | 'help' {
   if (processes.some((p) => !Number.isInteger(p) || p < 1)) {
     throw new Error('--processes takes a list of positive integers, e.g. 1,2');
   }
+  const concurrencies = get('concurrency')
+    .split(',')
+    .map((c) => Number(c));
+  if (concurrencies.some((c) => !Number.isInteger(c) || c < 1)) {
+    throw new Error('--concurrency takes a list of positive integers, e.g. 50,24');
+  }
   const stats = get('stats');
   if (stats !== 'fresh' && stats !== 'stale') throw new Error('--stats takes fresh or stale');
   return {
     calls: int('calls', 1),
-    concurrency: int('concurrency', 1),
+    concurrency: concurrencies[0]!,
+    concurrencies,
     processes,
     latencySamples: int('latency-samples', 1),
     txns: int('txns', 1),

@@ -28,7 +28,12 @@ function countSteps(c: Config, systems: System[]): number {
   const on = (p: Config['phases'][number]) => c.phases.includes(p);
   return (
     1 +
-    (on('e2e') ? c.processes.length * systems.length * c.rounds : 0) +
+    (on('e2e')
+      ? c.processes.length *
+        c.rounds *
+        (systems.length +
+          (c.concurrencies.length - 1) * systems.filter((s) => s !== 'gw-defaults').length)
+      : 0) +
     (on('http') ? 1 : 0) +
     (on('latency') ? 2 : 0) +
     (on('txn') ? 2 * c.rounds : 0) +
@@ -114,15 +119,20 @@ async function main(): Promise<number> {
     if (on('e2e')) {
       // Like txn and batch: rounds, the systems' order reversed every other
       // round, and the best round of each system counts.
-      for (const processes of config.processes) {
-        for (let round = 1; round <= config.rounds; round++) {
-          for (const system of round % 2 === 1 ? systems : [...systems].reverse()) {
-            push(
-              m.e2e,
-              await attempt(`e2e ${system} ×${processes} round ${round}`, () =>
-                runE2e(ctx, system, processes, round),
-              ),
-            );
+      // The defaults run at the first concurrency only: they are the
+      // slowest runs, and the further concurrencies are for the local queue.
+      for (const [i, concurrency] of config.concurrencies.entries()) {
+        const these = i === 0 ? systems : systems.filter((s) => s !== 'gw-defaults');
+        for (const processes of config.processes) {
+          for (let round = 1; round <= config.rounds; round++) {
+            for (const system of round % 2 === 1 ? these : [...these].reverse()) {
+              push(
+                m.e2e,
+                await attempt(`e2e ${system} ×${processes} c${concurrency} round ${round}`, () =>
+                  runE2e(ctx, system, processes, round, concurrency),
+                ),
+              );
+            }
           }
         }
       }
