@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { WebhookSender } from '../src/webhook/index.js';
+import { AddressGuard, WebhookSender } from '../src/webhook/index.js';
 
 const LOOPBACK = { allowPrivateNetworks: true };
 
@@ -91,6 +91,39 @@ describe('what the sender keeps of a response that goes wrong after its status l
     const result = await sender.send({ url: server.url, body: '{}' });
     expect(result).toMatchObject({ status: 'ok', httpStatus: 202 });
     expect(result.response).toMatchObject({ status: 202, body: 'accepted', truncated: false });
+    await sender.close();
+    await server.close();
+  });
+});
+
+describe('URLs the sender has already checked', () => {
+  it('are remembered per guard: the same URL is refused again by a guard that refuses it', async () => {
+    const server = await serve((_req, res) => res.end('ok'));
+    const sender = new WebhookSender({ guard: LOOPBACK });
+    const strict = new AddressGuard();
+    const results = [];
+    for (const guard of [undefined, strict, undefined, strict]) {
+      results.push(await sender.send({ url: server.url, body: '{}', ...(guard ? { guard } : {}) }));
+    }
+    expect(results.map((r) => r.status)).toEqual([
+      'ok',
+      'invalid_argument',
+      'ok',
+      'invalid_argument',
+    ]);
+    await sender.close();
+    await server.close();
+  });
+
+  it('a URL object changed after a send is checked again', async () => {
+    const server = await serve((_req, res) => res.end('ok'));
+    const sender = new WebhookSender({ guard: { allow: ['127.0.0.1/32'] } });
+    const url = new URL(server.url);
+    expect((await sender.send({ url, body: '{}' })).status).toBe('ok');
+    url.hostname = '127.0.0.2';
+    const moved = await sender.send({ url, body: '{}' });
+    expect(moved.status).toBe('invalid_argument');
+    expect(moved.error).toMatch(/127\.0\.0\.2/);
     await sender.close();
     await server.close();
   });

@@ -118,14 +118,14 @@ export class WebhookFunction {
   /** The parsed origin of each url delivered to. */
   readonly #origins = new Map<string, { origin: string }>();
   readonly #originOf = (text: string): { origin: string } | string => {
-    let known = this.#origins.get(text);
+    const known = this.#origins.get(text);
     if (known) return known;
     const parsed = originOf(text);
-    if (typeof parsed === 'string') return parsed;
-    if (this.#origins.size >= MAX_KNOWN_URLS) this.#origins.clear();
-    known = parsed;
-    this.#origins.set(text, known);
-    return known;
+    if (typeof parsed !== 'string') {
+      if (this.#origins.size >= MAX_KNOWN_URLS) this.#origins.clear();
+      this.#origins.set(text, parsed);
+    }
+    return parsed;
   };
 
   constructor(endpoints: Endpoints, options: WebhookOptions) {
