@@ -414,7 +414,7 @@ export function renderReport(
       const figures =
         t.kind === 'ratio'
           ? `ratio ${t.actual === null ? '-' : `${t.actual.toFixed(2)}×`} (needs ≥ ${t.required.toFixed(2)}×)`
-          : `${t.actual === null ? '-' : `${t.actual >= 0 ? '+' : ''}${Math.round(t.actual)} µs`} (needs ≤ +${t.required} µs)`;
+          : `${t.actual === null ? '-' : `${t.actual >= 0 ? '+' : ''}${t.actual.toFixed(1)} µs`} (needs ≤ +${t.required} µs)`;
       const detail = t.detail ? `; ${t.detail}` : '';
       out.push(`  ${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${figures}${detail}`);
     }
