@@ -7,8 +7,13 @@ export type Phase = (typeof PHASES)[number];
 export interface Config {
   /** End-to-end calls per run. */
   calls: number;
-  /** Attempts run at once per worker process, on both sides. */
+  /** Attempts run at once per worker process, on both sides (the first of `concurrencies`). */
   concurrency: number;
+  /**
+   * End-to-end concurrencies: every system runs at the first; the further
+   * ones run the local queue and pgdispatch (no graphile-worker defaults).
+   */
+  concurrencies: number[];
   /** Worker process counts of the end-to-end runs. */
   processes: number[];
   /** Sequential calls of the latency phase. */
@@ -30,11 +35,13 @@ export interface Config {
    */
   stats: 'fresh' | 'stale';
   phases: Phase[];
+  /** End-to-end systems to run (all by default). */
+  systems: string[] | undefined;
 }
 
 const FLAGS = {
   calls: { type: 'string', default: '10000' },
-  concurrency: { type: 'string', default: '50' },
+  concurrency: { type: 'string', default: '50,24' },
   processes: { type: 'string', default: '1,2' },
   'latency-samples': { type: 'string', default: '500' },
   txns: { type: 'string', default: '3000' },
@@ -45,13 +52,16 @@ const FLAGS = {
   'gw-batch-delay': { type: 'string', default: '0' },
   stats: { type: 'string', default: 'fresh' },
   phases: { type: 'string', default: PHASES.join(',') },
+  systems: { type: 'string', default: '' },
   help: { type: 'boolean', default: false },
 } as const;
 
 export const USAGE = `Usage: npm run bench -- [options]   (each flag also reads BENCH_<NAME>, e.g. BENCH_CALLS)
 
   --calls N            end-to-end calls per run (default 10000)
-  --concurrency N      attempts at once per worker process, both sides (default 50)
+  --concurrency LIST   attempts at once per worker process, both sides; end-to-end runs
+                       at each, the graphile-worker defaults only at the first, every
+                       other phase at the first (default 50,24)
   --processes LIST     worker process counts of the end-to-end runs (default 1,2)
   --latency-samples N  sequential calls of the latency phase (default 500)
   --txns N             transactions of the transactional phase (default 3000)
@@ -63,6 +73,8 @@ export const USAGE = `Usage: npm run bench -- [options]   (each flag also reads 
   --stats fresh|stale  end-to-end: analyze once the calls are enqueued, or plan without
                        statistics (default fresh)
   --phases LIST        subset of ${PHASES.join(',')} (default all)
+  --systems LIST       end-to-end subset of gw-defaults,gw-local,pgdispatch,pgdispatch-webhook
+                       (default all)
 
 Database: DATABASE_URL (its role needs CREATEDB), else an embedded Postgres in .pgdata/bench.`;
 
@@ -99,11 +111,18 @@ export function parseConfig(argv: string[]): Config | 'help' {
   if (processes.some((p) => !Number.isInteger(p) || p < 1)) {
     throw new Error('--processes takes a list of positive integers, e.g. 1,2');
   }
+  const concurrencies = get('concurrency')
+    .split(',')
+    .map((c) => Number(c));
+  if (concurrencies.some((c) => !Number.isInteger(c) || c < 1)) {
+    throw new Error('--concurrency takes a list of positive integers, e.g. 50,24');
+  }
   const stats = get('stats');
   if (stats !== 'fresh' && stats !== 'stale') throw new Error('--stats takes fresh or stale');
   return {
     calls: int('calls', 1),
-    concurrency: int('concurrency', 1),
+    concurrency: concurrencies[0]!,
+    concurrencies,
     processes,
     latencySamples: int('latency-samples', 1),
     txns: int('txns', 1),
@@ -114,5 +133,6 @@ export function parseConfig(argv: string[]): Config | 'help' {
     gwBatchDelay: int('gw-batch-delay', -1),
     stats,
     phases: list as Phase[],
+    systems: get('systems') === '' ? undefined : get('systems').split(','),
   };
 }

@@ -28,9 +28,15 @@ export const SYSTEM_LABEL: Record<System, string> = {
 
 const script = (name: string) => fileURLToPath(new URL(`./${name}`, import.meta.url));
 
-/** Starts `count` worker processes of a side against one database. */
-export function startWorkers(ctx: Ctx, system: System, count: number, dbUrl: string, tag: string) {
-  const concurrency = String(ctx.config.concurrency);
+/** Starts `count` worker processes of a side against one database, each running `concurrency` attempts at once. */
+export function startWorkers(
+  ctx: Ctx,
+  system: System,
+  count: number,
+  dbUrl: string,
+  tag: string,
+  concurrency = String(ctx.config.concurrency),
+) {
   return Array.from({ length: count }, (_, i) => {
     const name = `${tag}-${system}-${i + 1}`;
     const env = { DATABASE_URL: dbUrl, BENCH_CONCURRENCY: concurrency };

@@ -10,7 +10,7 @@ import type * as Pgdispatch from '../src/index.js';
 /** The repository root: bench/dist/bench/lib.js is three levels down. */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-const dist = (path: string) => new URL(`../../../dist/${path}`, import.meta.url).href;
+export const dist = (path: string) => new URL(`../../../dist/${path}`, import.meta.url).href;
 
 export const pgd = (await import(dist('index.js'))) as typeof Pgdispatch;
 export const CLI = fileURLToPath(dist('cli/main.js'));

@@ -11,16 +11,16 @@ import { type Config, parseConfig, USAGE } from './config.js';
 import type { Ctx, System } from './context.js';
 import { Databases } from './db.js';
 import { hasWebhook } from './instance.js';
-import { pgdispatchClient } from './phases/enqueue.js';
 import { ROOT } from './lib.js';
-import { type Measurements, buildReport, renderReport } from './report.js';
 import { runBatch } from './phases/batch.js';
 import { runE2e } from './phases/e2e.js';
+import { pgdispatchClient } from './phases/enqueue.js';
 import { runHttpBound } from './phases/http.js';
 import { runLatency } from './phases/latency.js';
-import { type Side, runTxn } from './phases/txn.js';
+import { runTxn, type Side } from './phases/txn.js';
 import { forkChild } from './proc.js';
 import { Progress } from './progress.js';
+import { buildReport, type Measurements, renderReport } from './report.js';
 
 const SIDES: Side[] = ['graphile-worker', 'pgdispatch'];
 
@@ -28,7 +28,12 @@ function countSteps(c: Config, systems: System[]): number {
   const on = (p: Config['phases'][number]) => c.phases.includes(p);
   return (
     1 +
-    (on('e2e') ? c.processes.length * systems.length * c.rounds : 0) +
+    (on('e2e')
+      ? c.processes.length *
+        c.rounds *
+        (systems.length +
+          (c.concurrencies.length - 1) * systems.filter((s) => s !== 'gw-defaults').length)
+      : 0) +
     (on('http') ? 1 : 0) +
     (on('latency') ? 2 : 0) +
     (on('txn') ? 2 * c.rounds : 0) +
@@ -62,8 +67,17 @@ async function main(): Promise<number> {
 
   // The built-in webhook gets its own end-to-end row when this build has it.
   const probe = pgdispatchClient('postgres://127.0.0.1/unused');
-  const systems: System[] = ['gw-defaults', 'gw-local', 'pgdispatch'];
+  let systems: System[] = ['gw-defaults', 'gw-local', 'pgdispatch'];
   if (hasWebhook(probe.dispatch)) systems.push('pgdispatch-webhook');
+  if (config.systems) {
+    const unknown = config.systems.filter((s) => !(systems as string[]).includes(s));
+    if (unknown.length > 0) {
+      console.error(`unknown system ${unknown.join(', ')}\n\n${USAGE}`);
+      await probe.dispatch.close();
+      return 2;
+    }
+    systems = systems.filter((s) => config.systems?.includes(s));
+  }
   await probe.dispatch.close();
 
   const progress = new Progress(countSteps(config, systems));
@@ -105,15 +119,20 @@ async function main(): Promise<number> {
     if (on('e2e')) {
       // Like txn and batch: rounds, the systems' order reversed every other
       // round, and the best round of each system counts.
-      for (const processes of config.processes) {
-        for (let round = 1; round <= config.rounds; round++) {
-          for (const system of round % 2 === 1 ? systems : [...systems].reverse()) {
-            push(
-              m.e2e,
-              await attempt(`e2e ${system} ×${processes} round ${round}`, () =>
-                runE2e(ctx, system, processes, round),
-              ),
-            );
+      // The defaults run at the first concurrency only: they are the
+      // slowest runs, and the further concurrencies are for the local queue.
+      for (const [i, concurrency] of config.concurrencies.entries()) {
+        const these = i === 0 ? systems : systems.filter((s) => s !== 'gw-defaults');
+        for (const processes of config.processes) {
+          for (let round = 1; round <= config.rounds; round++) {
+            for (const system of round % 2 === 1 ? these : [...these].reverse()) {
+              push(
+                m.e2e,
+                await attempt(`e2e ${system} ×${processes} c${concurrency} round ${round}`, () =>
+                  runE2e(ctx, system, processes, round, concurrency),
+                ),
+              );
+            }
           }
         }
       }

@@ -2,15 +2,16 @@
  * The comparison: one row per measure with pgdispatch next to its baseline
  * and a ratio whose direction is "higher is better for pgdispatch"
  * (throughputs: pgdispatch / baseline; latencies: baseline / pgdispatch),
- * then each target (a ratio pgdispatch must reach) with PASS or MISS.
+ * then each target (the queue's, the built-in webhook's) with PASS or MISS.
  */
+
+import type { Config } from './config.js';
 import type { MachineInfo } from './db.js';
 import type { BatchResult } from './phases/batch.js';
 import type { E2eResult } from './phases/e2e.js';
 import type { HttpResult } from './phases/http.js';
 import type { LatencyResult } from './phases/latency.js';
 import type { TxnResult } from './phases/txn.js';
-import type { Config } from './config.js';
 
 export interface Measurements {
   e2e: E2eResult[];
@@ -32,10 +33,16 @@ export interface Row {
 }
 
 export interface Target {
+  /** What it is a target for: the queue, or the built-in webhook. */
+  group: 'queue' | 'webhook';
   name: string;
   required: number;
   actual: number | null;
   pass: boolean;
+  /** `ratio`: actual ≥ required (×); `us-over`: actual ≤ required (µs more than the reference). */
+  kind: 'ratio' | 'us-over';
+  /** Shown after the figures, e.g. the two sides behind a difference. */
+  detail?: string;
 }
 
 export interface Report {
@@ -49,12 +56,42 @@ const LATENCY = 'baseline / pgdispatch';
 const best = <T>(items: T[], key: (t: T) => number): T | undefined =>
   items.reduce<T | undefined>((b, t) => (b === undefined || key(t) > key(b) ? t : b), undefined);
 
-/** The round of `system` with `processes` workers that delivered fastest. */
-const bestE2e = (m: Measurements, system: E2eResult['system'], processes: number) =>
+/** The round of `system` with `processes` workers (at `concurrency`, default the first) that delivered fastest. */
+const bestE2e = (
+  m: Measurements,
+  system: E2eResult['system'],
+  processes: number,
+  concurrency = m.e2e[0]?.concurrency,
+) =>
   best(
-    m.e2e.filter((r) => r.system === system && r.processes === processes),
+    m.e2e.filter(
+      (r) => r.system === system && r.processes === processes && r.concurrency === concurrency,
+    ),
     (r) => r.callsPerSec,
   );
+
+/** Mean CPU µs per delivered call of `system`'s rounds: `part` of it, or workers + Postgres + receiver. */
+function meanCpuUs(
+  m: Measurements,
+  system: E2eResult['system'],
+  processes: number,
+  concurrency: number,
+  part: 'workers' | 'total',
+): number | undefined {
+  const values = m.e2e
+    .filter(
+      (r) => r.system === system && r.processes === processes && r.concurrency === concurrency,
+    )
+    .flatMap((r) => {
+      const c = r.cpuPerCall;
+      if (!c) return [];
+      const v = part === 'workers' ? c.workers : c.workers + c.postgres + c.receiver;
+      return Number.isFinite(v) ? [v * 1000] : [];
+    });
+  return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+const procs = (p: number) => `${p} worker process${p > 1 ? 'es' : ''}`;
 
 const ratio = (a: number | undefined, b: number | undefined) =>
   a !== undefined && b !== undefined && b > 0 ? a / b : null;
@@ -62,46 +99,109 @@ const ratio = (a: number | undefined, b: number | undefined) =>
 export function buildReport(m: Measurements): Report {
   const rows: Row[] = [];
   const targets: Target[] = [];
-  const target = (name: string, required: number, actual: number | null) =>
-    targets.push({ name, required, actual, pass: actual !== null && actual >= required });
+  const target = (group: Target['group'], name: string, required: number, actual: number | null) =>
+    targets.push({
+      group,
+      name,
+      required,
+      actual,
+      pass: actual !== null && actual >= required,
+      kind: 'ratio',
+    });
 
   const processes = [...new Set(m.e2e.map((r) => r.processes))].sort();
-  for (const p of processes) {
-    const of = (s: E2eResult['system']) => bestE2e(m, s, p)?.callsPerSec;
-    const pgd = of('pgdispatch');
-    for (const [system, name, required] of [
-      ['gw-defaults', 'graphile-worker defaults', 2],
-      ['gw-local', 'graphile-worker local queue + batching', 1.2],
-    ] as const) {
-      const base = of(system);
-      const r = ratio(pgd, base);
-      rows.push({
-        measure: `end-to-end delivery, ${p} worker process${p > 1 ? 'es' : ''}`,
-        unit: 'calls/s',
-        pgdispatch: pgd ?? null,
-        baseline: base ?? null,
-        baselineName: name,
-        ratio: r,
-        ratioMeaning: THROUGHPUT,
-      });
-      if (pgd !== undefined && base !== undefined) {
-        target(`end-to-end ×${p} ≥ ${required}× ${name}`, required, r);
+  const concurrencies = [...new Set(m.e2e.map((r) => r.concurrency))];
+  const first = concurrencies[0];
+  const several = concurrencies.length > 1;
+  const at = (c: number) => (several ? `, concurrency ${c}` : '');
+  for (const c of concurrencies) {
+    for (const p of processes) {
+      const of = (s: E2eResult['system']) => bestE2e(m, s, p, c)?.callsPerSec;
+      const pgd = of('pgdispatch');
+      for (const [system, name, required] of [
+        ['gw-defaults', 'graphile-worker defaults', 2],
+        ['gw-local', 'graphile-worker local queue + batching', 1.2],
+      ] as const) {
+        if (system === 'gw-defaults' && c !== first) continue;
+        const base = of(system);
+        const r = ratio(pgd, base);
+        rows.push({
+          measure: `end-to-end delivery, ${procs(p)}${at(c)}`,
+          unit: 'calls/s',
+          pgdispatch: pgd ?? null,
+          baseline: base ?? null,
+          baselineName: name,
+          ratio: r,
+          ratioMeaning: THROUGHPUT,
+        });
+        if (pgd !== undefined && base !== undefined && c === first) {
+          target('queue', `end-to-end ×${p} ≥ ${required}× ${name}`, required, r);
+        }
       }
     }
   }
-  for (const p of processes) {
-    const hook = bestE2e(m, 'pgdispatch-webhook', p);
-    const local = bestE2e(m, 'gw-local', p);
-    if (!hook) continue;
-    rows.push({
-      measure: `end-to-end, built-in signed webhook, ${p} worker process${p > 1 ? 'es' : ''}`,
-      unit: 'calls/s',
-      pgdispatch: hook.callsPerSec,
-      baseline: local?.callsPerSec ?? null,
-      baselineName: 'graphile-worker local queue + batching',
-      ratio: ratio(hook.callsPerSec, local?.callsPerSec),
-      ratioMeaning: THROUGHPUT,
-    });
+  for (const c of concurrencies) {
+    for (const p of processes) {
+      const hook = bestE2e(m, 'pgdispatch-webhook', p, c);
+      const local = bestE2e(m, 'gw-local', p, c);
+      if (!hook) continue;
+      const r = ratio(hook.callsPerSec, local?.callsPerSec);
+      rows.push({
+        measure: `end-to-end, built-in signed webhook, ${procs(p)}${at(c)}`,
+        unit: 'calls/s',
+        pgdispatch: hook.callsPerSec,
+        baseline: local?.callsPerSec ?? null,
+        baselineName: 'graphile-worker local queue + batching',
+        ratio: r,
+        ratioMeaning: THROUGHPUT,
+      });
+      if (local) {
+        target(
+          'webhook',
+          `built-in webhook end-to-end ×${p}, concurrency ${c} ≥ 1.0× graphile-worker local queue + batching (moonshot 1.2×)`,
+          1,
+          r,
+        );
+      }
+      const hookCpu = meanCpuUs(m, 'pgdispatch-webhook', p, c, 'workers');
+      const fnCpu = meanCpuUs(m, 'pgdispatch', p, c, 'workers');
+      if (hookCpu !== undefined) {
+        rows.push({
+          measure: `worker CPU per call, built-in webhook, ${procs(p)}${at(c)}`,
+          unit: 'µs',
+          pgdispatch: hookCpu,
+          baseline: fnCpu ?? null,
+          baselineName: 'user function (bare undici POST)',
+          ratio: ratio(fnCpu, hookCpu),
+          ratioMeaning: 'user function / webhook',
+        });
+      }
+      if (hookCpu !== undefined && fnCpu !== undefined) {
+        const over = hookCpu - fnCpu;
+        targets.push({
+          group: 'webhook',
+          name: `built-in webhook worker CPU per call ×${p}, concurrency ${c} within 20 µs of the user function's`,
+          required: 20,
+          actual: over,
+          pass: over <= 20,
+          kind: 'us-over',
+          detail: `${Math.round(hookCpu)} against ${Math.round(fnCpu)} µs, mean of the rounds`,
+        });
+      }
+      const hookTotal = meanCpuUs(m, 'pgdispatch-webhook', p, c, 'total');
+      const localTotal = meanCpuUs(m, 'gw-local', p, c, 'total');
+      if (hookTotal !== undefined && localTotal !== undefined) {
+        rows.push({
+          measure: `CPU per delivered call (workers + postgres + receiver), built-in webhook, ${procs(p)}${at(c)}`,
+          unit: 'µs',
+          pgdispatch: hookTotal,
+          baseline: localTotal,
+          baselineName: 'graphile-worker local queue + batching',
+          ratio: ratio(localTotal, hookTotal),
+          ratioMeaning: 'baseline / pgdispatch',
+        });
+      }
+    }
   }
   if (m.http) {
     const pgd1 = bestE2e(m, 'pgdispatch', 1)?.callsPerSec;
@@ -130,7 +230,8 @@ export function buildReport(m: Measurements): Report {
       ratio: r,
       ratioMeaning: LATENCY,
     });
-    if (q === 'p50' && lp && lb) target('commit-to-start p50 ≤ 1.5× graphile-worker', 1 / 1.5, r);
+    if (q === 'p50' && lp && lb)
+      target('queue', 'commit-to-start p50 ≤ 1.5× graphile-worker', 1 / 1.5, r);
   }
   const pair = <T extends { side: string }>(items: T[], key: (t: T) => number) => ({
     pgd: best(
@@ -154,7 +255,7 @@ export function buildReport(m: Measurements): Report {
       ratio: r,
       ratioMeaning: THROUGHPUT,
     });
-    if (txn.pgd && txn.base) target('transactional dispatch ≥ 0.8× add_job', 0.8, r);
+    if (txn.pgd && txn.base) target('queue', 'transactional dispatch ≥ 0.8× add_job', 0.8, r);
   }
   const batch = pair(m.batch, (t) => t.callsPerSec);
   if (batch.pgd || batch.base) {
@@ -168,7 +269,7 @@ export function buildReport(m: Measurements): Report {
       ratio: r,
       ratioMeaning: THROUGHPUT,
     });
-    if (batch.pgd && batch.base) target('batch dispatch ≥ 0.8× addJobs', 0.8, r);
+    if (batch.pgd && batch.base) target('queue', 'batch dispatch ≥ 0.8× addJobs', 0.8, r);
   }
   const history = m.e2e.find((r) => r.history)?.history;
   if (history) {
@@ -194,6 +295,7 @@ function cpuCells(r: E2eResult): string[] {
 function fmt(n: number | null, unit: string): string {
   if (n === null) return '-';
   if (unit === 'ms') return n.toFixed(2);
+  if (unit === 'µs') return String(Math.round(n));
   return Math.round(n).toLocaleString('en-US');
 }
 
@@ -218,7 +320,7 @@ export function renderReport(
       `fsync ${s['fsync']}, synchronous_commit ${s['synchronous_commit']}, shared_buffers ${s['shared_buffers']})`,
   );
   out.push(
-    `Sizes: ${config.calls} end-to-end calls, concurrency ${config.concurrency} per worker process ` +
+    `Sizes: ${config.calls} end-to-end calls, concurrency ${config.concurrencies.join(' and ')} per worker process ` +
       `(both sides), worker pool 20 connections (both sides), enqueued in batches of ${config.batchSize}; ` +
       `${config.latencySamples} latency samples; ${config.txns} transactions on ${config.txnClients} clients; ` +
       `${config.batchCalls} batch calls; best of ${config.rounds} round(s) for end-to-end, txn and batch; ` +
@@ -254,6 +356,7 @@ export function renderReport(
       table(
         [
           'End-to-end run',
+          'Conc',
           'Procs',
           'Round',
           'Enqueue calls/s',
@@ -268,6 +371,7 @@ export function renderReport(
         ],
         m.e2e.map((r) => [
           r.system,
+          String(r.concurrency),
           String(r.processes),
           String(r.round),
           Math.round(r.calls / (r.enqueueMs / 1000)).toLocaleString('en-US'),
@@ -277,7 +381,7 @@ export function renderReport(
           ...cpuCells(r),
           r.check,
         ]),
-        [false, true, true, true, true, true, true, true, true, true, true, false],
+        [false, true, true, true, true, true, true, true, true, true, true, true, false],
       ),
     );
   }
@@ -298,12 +402,22 @@ export function renderReport(
         'of all cores); their numbers and ratios are unreliable: rerun on a quiet machine.',
     );
   }
-  out.push('', 'Targets (ratios pgdispatch must reach):');
-  for (const t of report.targets) {
-    const actual = t.actual === null ? '-' : `${t.actual.toFixed(2)}×`;
-    out.push(
-      `  ${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ratio ${actual} (needs ≥ ${t.required.toFixed(2)}×)`,
-    );
+  const headings = {
+    queue: 'Targets (ratios pgdispatch must reach):',
+    webhook: 'Targets of the built-in webhook:',
+  };
+  for (const group of ['queue', 'webhook'] as const) {
+    const these = report.targets.filter((x) => x.group === group);
+    if (these.length === 0) continue;
+    out.push('', headings[group]);
+    for (const t of these) {
+      const figures =
+        t.kind === 'ratio'
+          ? `ratio ${t.actual === null ? '-' : `${t.actual.toFixed(2)}×`} (needs ≥ ${t.required.toFixed(2)}×)`
+          : `${t.actual === null ? '-' : `${t.actual >= 0 ? '+' : ''}${t.actual.toFixed(1)} µs`} (needs ≤ +${t.required} µs)`;
+      const detail = t.detail ? `; ${t.detail}` : '';
+      out.push(`  ${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${figures}${detail}`);
+    }
   }
   return out.join('\n');
 }

@@ -10,11 +10,11 @@ import {
   type Ctx,
   receiverStats,
   SYSTEM_LABEL,
+  type System,
   startWorkers,
   stopAll,
-  type System,
 } from '../context.js';
-import { type CpuUse, CpuMeter, findPostmaster } from '../cpu.js';
+import { CpuMeter, type CpuUse, findPostmaster } from '../cpu.js';
 import { now } from '../lib.js';
 import { graphileEnqueuer, pgdispatchEnqueuer } from './enqueue.js';
 
@@ -28,6 +28,8 @@ export interface HistorySize {
 export interface E2eResult {
   system: System;
   processes: number;
+  /** Attempts at once per worker process. */
+  concurrency: number;
   round: number;
   calls: number;
   enqueueMs: number;
@@ -51,11 +53,13 @@ export async function runE2e(
   system: System,
   processes: number,
   round: number,
+  concurrency = ctx.config.concurrency,
 ): Promise<E2eResult> {
   const { calls, batchSize, rounds } = ctx.config;
-  const label = `e2e ${SYSTEM_LABEL[system]} ×${processes}${rounds > 1 ? `, round ${round}` : ''}`;
+  const at = ctx.config.concurrencies.length > 1 ? `, concurrency ${concurrency}` : '';
+  const label = `e2e ${SYSTEM_LABEL[system]} ×${processes}${at}${rounds > 1 ? `, round ${round}` : ''}`;
   ctx.progress.start(label);
-  const db = await ctx.dbs.fresh(`e2e_${system}_${processes}_${round}`);
+  const db = await ctx.dbs.fresh(`e2e_${system}_${processes}_${concurrency}_${round}`);
   const sql = new pg.Client({ connectionString: db.url });
   sql.on('error', () => undefined);
   await sql.connect();
@@ -81,7 +85,14 @@ export async function runE2e(
     await sql.query('checkpoint').catch(() => undefined);
 
     await receiverStats(ctx, true);
-    const workers = startWorkers(ctx, system, processes, db.url, `e2e-r${round}`);
+    const workers = startWorkers(
+      ctx,
+      system,
+      processes,
+      db.url,
+      `e2e-c${concurrency}-r${round}`,
+      String(concurrency),
+    );
     const meter = new CpuMeter(
       findPostmaster(Number(new URL(ctx.dbs.serverUrl).port)),
       ctx.receiver.proc.pid,
@@ -128,6 +139,7 @@ export async function runE2e(
       const result: E2eResult = {
         system,
         processes,
+        concurrency,
         round,
         calls,
         enqueueMs,

@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { type Ctx, SYSTEM_LABEL, startWorkers, stopAll, type System } from '../context.js';
+import { type Ctx, SYSTEM_LABEL, type System, startWorkers, stopAll } from '../context.js';
 import { LATENCY_FN } from '../functions.js';
 import { now } from '../lib.js';
 import { pgdispatchClient } from './enqueue.js';

@@ -10,7 +10,7 @@ import { OutcomeError, SnoozeError } from '../core/outcome.js';
 import { AddressGuard, type AddressGuardOptions } from './address-guard.js';
 import type { Endpoint, Endpoints } from './endpoints.js';
 import type { SendRequest, SendTimeouts, WebhookSender } from './send.js';
-import { signWebhook } from './sign.js';
+import { signature } from './sign.js';
 
 /** Options of the built-in `webhook` function, on `createDispatch({ webhook })`. */
 export interface WebhookOptions {
@@ -54,26 +54,23 @@ export interface WebhookOutput {
 
 /** Validates an input at dispatch time, so a malformed call is refused before it exists. */
 export function validateWebhookInput(input: unknown): void {
-  const checked = checkWebhookInput(input as Partial<WebhookInput> | null);
-  if (typeof checked === 'string') throw new DispatchError('INVALID_INPUT', `webhook: ${checked}`);
+  const problem = checkWebhookInput(input as Partial<WebhookInput> | null, originOf);
+  if (problem !== undefined) throw new DispatchError('INVALID_INPUT', `webhook: ${problem}`);
 }
 
-/** What is wrong with an input, or else its parsed url (undefined when it names an endpoint). */
-function checkWebhookInput(i: Partial<WebhookInput> | null): string | URL | undefined {
+/** What is wrong with an input, or undefined; `origin` parses its url (origin, or what is wrong). */
+function checkWebhookInput(
+  i: Partial<WebhookInput> | null,
+  origin: (url: string) => { origin: string } | string,
+): string | undefined {
   if (!i || typeof i !== 'object')
     return 'input must be an object { url | endpoint, body, headers? }';
   if ((i.url === undefined) === (i.endpoint === undefined))
     return 'give exactly one of url and endpoint';
-  let url: URL | undefined;
   if (i.url !== undefined) {
     if (typeof i.url !== 'string') return 'url must be a string';
-    try {
-      url = new URL(i.url);
-    } catch {
-      return `invalid url ${JSON.stringify(i.url)}`;
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-      return `url must be http(s): ${i.url}`;
+    const parsed = origin(i.url);
+    if (typeof parsed === 'string') return parsed;
   }
   if (i.endpoint !== undefined && typeof i.endpoint !== 'string') return 'endpoint must be a name';
   if (i.headers !== undefined) {
@@ -83,7 +80,19 @@ function checkWebhookInput(i: Partial<WebhookInput> | null): string | URL | unde
   }
   if (i.eventType !== undefined && typeof i.eventType !== 'string')
     return 'eventType must be a string';
-  return url;
+  return undefined;
+}
+
+/** The origin of an http(s) URL, or what is wrong with it. */
+function originOf(text: string): { origin: string } | string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `invalid url ${JSON.stringify(text)}`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `url must be http(s): ${text}`;
+  return { origin: url.origin };
 }
 
 const ENDPOINT_CACHE_MS = 2_000;
@@ -91,6 +100,8 @@ const ENDPOINT_CACHE_MS = 2_000;
 const SNOOZE_MS = 250;
 // How often a worker reports failures of an endpoint that is already failing.
 const FAILURE_REPORT_MS = 1_000;
+// URLs whose origin a worker remembers: deliveries go to few, parsed once each.
+const MAX_KNOWN_URLS = 1_000;
 
 /** The handler of the `webhook` function, with its sender and endpoint cache. */
 export class WebhookFunction {
@@ -99,12 +110,28 @@ export class WebhookFunction {
   #sender: WebhookSender | undefined;
   readonly #cache = new Map<string, { row: Endpoint | undefined; at: number }>();
   readonly #guards = new Map<boolean, AddressGuard>();
+  readonly #secrets: string[];
+  /** Per endpoint row (re-read every ENDPOINT_CACHE_MS): its timeouts, guard and limit. */
+  readonly #settings = new WeakMap<Endpoint, EndpointSettings>();
   /** When this worker last reported a failure of each endpoint already failing. */
   readonly #failureReportedAt = new Map<string, number>();
+  /** The parsed origin of each url delivered to. */
+  readonly #origins = new Map<string, { origin: string }>();
+  readonly #originOf = (text: string): { origin: string } | string => {
+    const known = this.#origins.get(text);
+    if (known) return known;
+    const parsed = originOf(text);
+    if (typeof parsed !== 'string') {
+      if (this.#origins.size >= MAX_KNOWN_URLS) this.#origins.clear();
+      this.#origins.set(text, parsed);
+    }
+    return parsed;
+  };
 
   constructor(endpoints: Endpoints, options: WebhookOptions) {
     this.#endpoints = endpoints;
     this.options = options;
+    this.#secrets = toList(options.secret);
   }
 
   /** The sender, created (and undici loaded) at the first delivery. */
@@ -121,9 +148,8 @@ export class WebhookFunction {
   }
 
   readonly handler: Handler<WebhookInput, WebhookOutput> = async (input, ctx) => {
-    const checked = checkWebhookInput(input);
-    if (typeof checked === 'string')
-      throw new OutcomeError('invalid_argument', `webhook: ${checked}`);
+    const problem = checkWebhookInput(input, this.#originOf);
+    if (problem !== undefined) throw new OutcomeError('invalid_argument', `webhook: ${problem}`);
     const endpoint =
       input.endpoint === undefined ? undefined : await this.#endpoint(input.endpoint);
     if (input.endpoint !== undefined && !endpoint) {
@@ -138,17 +164,16 @@ export class WebhookFunction {
         `endpoint ${endpoint.name} is disabled: ${endpoint.disabled_reason ?? 'no reason given'}`,
       );
     }
-    let url: URL;
-    try {
-      url = checked ?? new URL(endpoint?.url ?? '');
-    } catch {
+    const url = endpoint ? endpoint.url : (input.url as string);
+    const parsed = this.#originOf(url);
+    if (typeof parsed === 'string') {
       throw new OutcomeError(
         'invalid_argument',
         `webhook: invalid url of endpoint ${endpoint?.name}`,
       );
     }
     const sender = this.#sender ?? (await this.sender());
-    const { origin } = url;
+    const { origin } = parsed;
     // A saturated origin's call waits here only if a slot should free up
     // sooner than it would come back from the queue, and only a few do:
     // otherwise it goes back to the queue, not holding a worker slot.
@@ -159,34 +184,31 @@ export class WebhookFunction {
       );
     }
 
-    const { body, contentType } = encodeBody(input);
-    const secrets = endpoint ? endpoint.secrets : toList(this.options.secret);
+    const payload =
+      input.eventType === undefined ? input.body : { type: input.eventType, data: input.body };
+    const text = typeof payload === 'string';
+    const body = text ? payload : JSON.stringify(payload ?? null);
     const headers: Record<string, string> = {
-      'content-type': contentType,
-      ...(endpoint?.headers ?? {}),
-      ...(input.headers ?? {}),
+      'content-type': text ? 'text/plain; charset=utf-8' : 'application/json',
     };
+    if (endpoint) Object.assign(headers, endpoint.headers);
+    if (input.headers) Object.assign(headers, input.headers);
+    // The id is the call's: stable across retries, so receivers can deduplicate.
+    const id = `msg_${ctx.callId}`;
+    headers['webhook-id'] = id;
+    const secrets = endpoint ? endpoint.secrets : this.#secrets;
     if (secrets.length > 0) {
-      // The id is the call's: stable across retries, so receivers can deduplicate.
-      Object.assign(
-        headers,
-        signWebhook(secrets, {
-          id: `msg_${ctx.callId}`,
-          timestamp: Math.floor(Date.now() / 1000),
-          body,
-        }),
-      );
-    } else {
-      headers['webhook-id'] = `msg_${ctx.callId}`;
+      const seconds = Math.floor(Date.now() / 1000);
+      headers['webhook-timestamp'] = String(seconds);
+      headers['webhook-signature'] = signature(secrets, id, seconds, body);
     }
 
     const request: SendRequest = { url, body, headers, signal: abortSourceOf(ctx) };
     if (endpoint) {
-      request.timeouts = endpointTimeouts(endpoint);
-      if (endpoint.max_response_bytes != null)
-        request.maxResponseBytes = endpoint.max_response_bytes;
-      if (endpoint.allow_private_networks != null)
-        request.guard = this.#guard(endpoint.allow_private_networks);
+      const own = this.#endpointSettings(endpoint);
+      request.timeouts = own.timeouts;
+      if (own.maxResponseBytes !== undefined) request.maxResponseBytes = own.maxResponseBytes;
+      if (own.guard) request.guard = own.guard;
     }
     const result = await sender.send(request);
     if (result.response)
@@ -216,6 +238,20 @@ export class WebhookFunction {
       allow: this.options.allow ?? [],
       httpsOnly: this.options.httpsOnly ?? false,
     };
+  }
+
+  #endpointSettings(e: Endpoint): EndpointSettings {
+    let own = this.#settings.get(e);
+    if (!own) {
+      own = {
+        // Frozen: the sender merges it with its own timeouts once.
+        timeouts: Object.freeze(endpointTimeouts(e)),
+        maxResponseBytes: e.max_response_bytes ?? undefined,
+        guard: e.allow_private_networks == null ? undefined : this.#guard(e.allow_private_networks),
+      };
+      this.#settings.set(e, own);
+    }
+    return own;
   }
 
   /** The guard of endpoints that set allow_private_networks, one per value. */
@@ -268,17 +304,16 @@ export class WebhookFunction {
   }
 }
 
-function encodeBody(input: WebhookInput): { body: string; contentType: string } {
-  const payload =
-    input.eventType === undefined ? input.body : { type: input.eventType, data: input.body };
-  if (typeof payload === 'string')
-    return { body: payload, contentType: 'text/plain; charset=utf-8' };
-  return { body: JSON.stringify(payload ?? null), contentType: 'application/json' };
-}
-
 function toList(secret: string | string[] | undefined): string[] {
   if (secret === undefined) return [];
   return Array.isArray(secret) ? secret : [secret];
+}
+
+/** What an endpoint row sets for its deliveries, worked out once per row read. */
+interface EndpointSettings {
+  timeouts: Partial<SendTimeouts>;
+  maxResponseBytes: number | undefined;
+  guard: AddressGuard | undefined;
 }
 
 function endpointTimeouts(e: Endpoint): Partial<SendTimeouts> {

@@ -5,12 +5,12 @@
  * connect time, redirects are not followed, and at most `maxResponseBytes`
  * of the response are read.
  */
-import { Agent, errors, request } from 'undici';
-import { AbortEmitter, type AbortSource, onAbort } from '../core/abort.js';
+import { Agent, type Dispatcher, errors } from 'undici';
+import { type AbortSource, onAbort } from '../core/abort.js';
 import { type AttemptStatus, classifyError, errorMessage, statusFromHttp } from '../core/outcome.js';
 import { AddressGuard, type AddressGuardOptions } from './address-guard.js';
 import { OriginLimiter } from './origin-limiter.js';
-import { type BoundedBody, readBounded } from './read-body.js';
+import { trimPartialUtf8 } from './read-body.js';
 import { parseRetryAfter } from './retry-after.js';
 
 export interface SendTimeouts {
@@ -96,6 +96,14 @@ const MAX_HEADER_VALUE = 1024;
 // a record of it, beyond that undici stops parsing.
 export const MAX_RESPONSE_HEADER_BYTES = 16_384;
 const READ_HEADER_BYTES = 262_144;
+// URLs remembered as checked, per guard; a sender to ever new URLs starts over.
+const MAX_TARGETS = 1_000;
+
+/** A URL the guard let through, as undici's dispatch takes it. */
+interface Target {
+  origin: string;
+  path: string;
+}
 // Errors that mean the request itself is wrong: no later attempt will fix it.
 const INVALID_ARGUMENT_CODES = new Set([
   'ERR_PGDISPATCH_ADDRESS_REFUSED',
@@ -122,6 +130,10 @@ export class WebhookSender {
   readonly #guard: AddressGuard;
   readonly #limiter: OriginLimiter;
   readonly #agents = new Map<string, Agent>();
+  readonly #targets = new WeakMap<AddressGuard, Map<string, Target>>();
+  readonly #mergedTimeouts = new WeakMap<Partial<SendTimeouts>, SendTimeouts>();
+  /** The pool of each guard instance and connect timeout, without building its key. */
+  readonly #guardAgents = new WeakMap<AddressGuard, Map<number, Agent>>();
   #closed = false;
 
   constructor(options: WebhookSenderOptions = {}) {
@@ -156,20 +168,20 @@ export class WebhookSender {
    */
   async send(req: SendRequest): Promise<SendResult> {
     if (this.#closed) throw new SenderClosedError();
-    const timeouts = req.timeouts ? { ...this.#timeouts, ...req.timeouts } : this.#timeouts;
+    const timeouts = req.timeouts ? this.#timeoutsOf(req.timeouts) : this.#timeouts;
     const guard = req.guard ? toGuard(req.guard) : this.#guard;
-    let url: URL;
+    let target: Target;
     try {
-      url = guard.checkUrl(req.url);
+      target = this.#target(guard, req.url);
     } catch (err) {
       return failure(err, 0);
     }
 
     const queuedAt = performance.now();
-    let release = this.#limiter.tryAcquire(url.origin);
+    let release = this.#limiter.tryAcquire(target.origin);
     if (!release) {
       try {
-        release = await this.#limiter.acquire(url.origin, req.signal);
+        release = await this.#limiter.acquire(target.origin, req.signal);
       } catch (err) {
         return aborted(err, 'aborted while waiting for a slot');
       }
@@ -177,7 +189,7 @@ export class WebhookSender {
     const startedAt = performance.now();
     const queuedMs = Math.round(startedAt - queuedAt);
     try {
-      const result = await this.#attempt(url, req, guard, timeouts);
+      const result = await this.#attempt(target, req, guard, timeouts);
       result.durationMs = Math.round(performance.now() - startedAt);
       if (queuedMs > 0) result.queuedMs = queuedMs;
       return result;
@@ -186,105 +198,77 @@ export class WebhookSender {
     }
   }
 
-  async #attempt(
-    url: URL,
+  /** A request's timeouts over the sender's; merged once per frozen object (an endpoint's). */
+  #timeoutsOf(own: Partial<SendTimeouts>): SendTimeouts {
+    let merged = this.#mergedTimeouts.get(own);
+    if (!merged) {
+      merged = { ...this.#timeouts, ...own };
+      if (Object.isFrozen(own)) this.#mergedTimeouts.set(own, merged);
+    }
+    return merged;
+  }
+
+  /** The URL checked by `guard`, once per URL text and guard: a worker sends to few. */
+  #target(guard: AddressGuard, url: string | URL): Target {
+    const text = typeof url === 'string' ? url : url.href;
+    let checked = this.#targets.get(guard);
+    if (!checked) {
+      checked = new Map();
+      this.#targets.set(guard, checked);
+    }
+    let target = checked.get(text);
+    if (!target) {
+      // Checked from its text and kept as strings: a URL object could change afterwards.
+      const parsed = guard.checkUrl(text);
+      target = {
+        origin: parsed.origin,
+        path: parsed.search ? `${parsed.pathname}${parsed.search}` : parsed.pathname,
+      };
+      if (checked.size >= MAX_TARGETS) checked.clear();
+      checked.set(text, target);
+    }
+    return target;
+  }
+
+  #attempt(
+    target: Target,
     req: SendRequest,
     guard: AddressGuard,
     timeouts: SendTimeouts,
   ): Promise<SendResult> {
-    // One abort handle and one timer per attempt, for the headers deadline
-    // (undici's own headersTimeout ticks at about one-second resolution; this
-    // keeps a short headersMs exact, connecting included), then the total
-    // deadline, and the caller's signal. AbortSignal.timeout, AbortSignal.any
-    // or even one AbortController cost more per attempt than the rest of the
-    // sender: undici takes an EventEmitter as its signal too.
-    const abort = new AbortEmitter();
-    const startedAt = performance.now();
-    let totalExpired = false;
-    const expireTotal = () => {
-      totalExpired = true;
-      abort.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
-    };
-    let timer =
-      timeouts.headersMs < timeouts.totalMs
-        ? setTimeout(() => {
-            abort.abort(
-              new errors.HeadersTimeoutError(`no response headers within ${timeouts.headersMs} ms`),
-            );
-          }, timeouts.headersMs)
-        : setTimeout(expireTotal, timeouts.totalMs);
     const caller = req.signal;
-    let stopListening: (() => void) | undefined;
-    if (caller?.aborted) abort.abort(caller.reason);
-    else if (caller) stopListening = onAbort(caller, () => abort.abort(caller.reason));
-    const maxBytes = req.maxResponseBytes ?? this.#maxResponseBytes;
+    if (caller?.aborted) return Promise.resolve(aborted(caller.reason, 'aborted by the caller'));
+    let agent: Agent;
     try {
-      let res: Awaited<ReturnType<typeof request>>;
-      try {
-        res = await request(url, {
-          dispatcher: this.#agent(guard, timeouts.connectMs),
-          method: req.method ?? 'POST',
-          headers: { 'user-agent': 'pgdispatch', ...req.headers },
-          body: req.body,
-          signal: abort,
-          // The deadlines above bound headers and body; undici's own timers,
-          // one more pair per request, would only duplicate them.
-          headersTimeout: 0,
-          bodyTimeout: 0,
-        });
-      } catch (err) {
-        if (caller?.aborted) return aborted(err, 'aborted by the caller');
-        return failure(
-          err,
-          0,
-          totalExpired ? `no response within ${timeouts.totalMs} ms` : undefined,
-        );
-      }
-      clearTimeout(timer);
-      timer = setTimeout(
-        expireTotal,
-        Math.max(0, timeouts.totalMs - (performance.now() - startedAt)),
-      );
-      return this.#result(res, await readBounded(res.body, maxBytes));
-    } finally {
-      clearTimeout(timer);
-      stopListening?.();
+      agent = this.#agent(guard, timeouts.connectMs);
+    } catch (err) {
+      return Promise.resolve(failure(err, 0));
     }
-  }
-
-  #result(res: Awaited<ReturnType<typeof request>>, body: BoundedBody): SendResult {
-    const { kept, bytes } = keptHeaders(res.headers);
-    const result: SendResult = {
-      status: statusFromHttp(res.statusCode),
-      httpStatus: res.statusCode,
-      durationMs: 0,
-      response: {
-        status: res.statusCode,
-        headers: kept,
-        body: body.text,
-        truncated: body.truncated,
+    const exchange = new Exchange(timeouts, req.maxResponseBytes ?? this.#maxResponseBytes, caller);
+    agent.dispatch(
+      {
+        origin: target.origin,
+        path: target.path,
+        method: req.method ?? 'POST',
+        headers: { 'user-agent': 'pgdispatch', ...req.headers },
+        body: req.body ?? null,
+        // The exchange's deadlines bound headers and body; undici's own
+        // timers, one more pair per request, would only duplicate them.
+        headersTimeout: 0,
+        bodyTimeout: 0,
       },
-    };
-    if (bytes > MAX_RESPONSE_HEADER_BYTES) {
-      result.status = 'invalid_response';
-      result.response!.truncated = true;
-      result.error = `response headers of ${bytes} bytes, over the limit of ${MAX_RESPONSE_HEADER_BYTES}`;
-      return result;
-    }
-    // The status line decides the outcome; a body cut short only loses detail.
-    if (body.error !== undefined) result.error = `response body: ${errorMessage(body.error)}`;
-    if (result.status !== 'ok' && result.error === undefined)
-      result.error = `HTTP ${res.statusCode}`;
-    if (res.statusCode === 429 || res.statusCode === 503) {
-      const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
-      if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
-    }
-    return result;
+      exchange,
+    );
+    return exchange.result;
   }
 
   #agent(guard: AddressGuard, connectMs: number): Agent {
     // A call that waited for a slot while close() ran must not open a new pool.
     if (this.#closed) throw new SenderClosedError();
+    let byTimeout = this.#guardAgents.get(guard);
+    const known = byTimeout?.get(connectMs);
+    if (known) return known;
+    // Guards with equal options share a pool, whichever instance asks.
     const key = `${guard.key}|${connectMs}`;
     let agent = this.#agents.get(key);
     if (!agent) {
@@ -296,6 +280,11 @@ export class WebhookSender {
       });
       this.#agents.set(key, agent);
     }
+    if (!byTimeout) {
+      byTimeout = new Map();
+      this.#guardAgents.set(guard, byTimeout);
+    }
+    byTimeout.set(connectMs, agent);
     return agent;
   }
 
@@ -356,4 +345,180 @@ function keptHeaders(headers: Record<string, string | string[] | undefined>): {
     kept[key] = text.length > MAX_HEADER_VALUE ? text.slice(0, MAX_HEADER_VALUE) : text;
   }
   return { kept, bytes };
+}
+
+/**
+ * One attempt as an undici dispatch handler: it keeps at most `maxBytes` of
+ * the body as it arrives and resolves `result` once. A Readable body, the
+ * request API's async resource and an abort signal per attempt cost more
+ * than the rest of the sender. One timer holds the deadline: the headers'
+ * (connecting included, exact where undici's own ticks about once a second),
+ * then, re-armed only if it fires after the headers came, the total's.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly result: Promise<SendResult>;
+  #resolve!: (result: SendResult) => void;
+  readonly #timeouts: SendTimeouts;
+  readonly #maxBytes: number;
+  readonly #caller: AbortSource | undefined;
+  readonly #stopListening: (() => void) | undefined;
+  readonly #startedAt = performance.now();
+  #timer: NodeJS.Timeout;
+  #headersDeadline: boolean;
+  #totalExpired = false;
+  #controller: Dispatcher.DispatchController | undefined;
+  /** Why the attempt was aborted before undici started the request. */
+  #abortReason: Error | undefined;
+  #statusCode = 0;
+  #headers: Record<string, string | string[] | undefined> | undefined;
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #done = false;
+
+  constructor(timeouts: SendTimeouts, maxBytes: number, caller: AbortSource | undefined) {
+    this.result = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+    this.#timeouts = timeouts;
+    this.#maxBytes = maxBytes;
+    this.#caller = caller;
+    this.#headersDeadline = timeouts.headersMs < timeouts.totalMs;
+    this.#timer = setTimeout(
+      onDeadline,
+      this.#headersDeadline ? timeouts.headersMs : timeouts.totalMs,
+      this,
+    );
+    this.#stopListening = caller
+      ? onAbort(caller, () => this.abort(toError(caller.reason)))
+      : undefined;
+  }
+
+  /** The timer fired: the headers' deadline, or the total one. */
+  deadline(): void {
+    if (this.#done) return;
+    if (this.#headersDeadline) {
+      this.#headersDeadline = false;
+      if (this.#headers === undefined) {
+        const ms = this.#timeouts.headersMs;
+        this.abort(new errors.HeadersTimeoutError(`no response headers within ${ms} ms`));
+        return;
+      }
+      const left = this.#timeouts.totalMs - (performance.now() - this.#startedAt);
+      if (left > 0) {
+        this.#timer = setTimeout(onDeadline, Math.ceil(left), this);
+        return;
+      }
+    }
+    this.#totalExpired = true;
+    this.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+  }
+
+  abort(reason: Error): void {
+    if (this.#done) return;
+    if (this.#controller) this.#controller.abort(reason);
+    else this.#abortReason ??= reason;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.#abortReason) controller.abort(this.#abortReason);
+    else this.#controller = controller;
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    // 1xx informational responses come before the real one.
+    if (statusCode < 200) return;
+    this.#statusCode = statusCode;
+    this.#headers = headers;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#done) return;
+    const room = this.#maxBytes - this.#size;
+    if (chunk.length > room) {
+      this.#chunks.push(chunk.subarray(0, room));
+      this.#size = this.#maxBytes;
+      this.#finish(true);
+      // The rest is never read: the connection goes, not the time to drain it.
+      controller.abort(new errors.RequestAbortedError());
+      return;
+    }
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    this.#finish(false);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.#done) return;
+    if (this.#headers !== undefined) {
+      this.#finish(true, err);
+      return;
+    }
+    this.#settle(
+      this.#caller?.aborted
+        ? aborted(err, 'aborted by the caller')
+        : failure(
+            err,
+            0,
+            this.#totalExpired ? `no response within ${this.#timeouts.totalMs} ms` : undefined,
+          ),
+    );
+  }
+
+  #settle(result: SendResult): void {
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#stopListening?.();
+    this.#resolve(result);
+  }
+
+  /** The response, with the body read so far; `error` when it failed after the status line. */
+  #finish(truncated: boolean, error?: unknown): void {
+    const statusCode = this.#statusCode;
+    const headers = this.#headers ?? {};
+    const chunks = this.#chunks;
+    const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#size);
+    const cut = truncated || error !== undefined;
+    const { kept, bytes: headerBytes } = keptHeaders(headers);
+    const result: SendResult = {
+      status: statusFromHttp(statusCode),
+      httpStatus: statusCode,
+      durationMs: 0,
+      response: {
+        status: statusCode,
+        headers: kept,
+        body: (cut ? trimPartialUtf8(bytes) : bytes).toString('utf8'),
+        truncated: cut,
+      },
+    };
+    if (headerBytes > MAX_RESPONSE_HEADER_BYTES) {
+      result.status = 'invalid_response';
+      result.response!.truncated = true;
+      result.error = `response headers of ${headerBytes} bytes, over the limit of ${MAX_RESPONSE_HEADER_BYTES}`;
+      this.#settle(result);
+      return;
+    }
+    // The status line decides the outcome; a body cut short only loses detail.
+    if (error !== undefined) result.error = `response body: ${errorMessage(error)}`;
+    if (result.status !== 'ok' && result.error === undefined) result.error = `HTTP ${statusCode}`;
+    if (statusCode === 429 || statusCode === 503) {
+      const retryAfterMs = parseRetryAfter(headers['retry-after']);
+      if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
+    }
+    this.#settle(result);
+  }
+}
+
+function onDeadline(exchange: Exchange): void {
+  exchange.deadline();
+}
+
+function toError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new errors.RequestAbortedError();
 }

@@ -121,14 +121,26 @@ export function signWebhook(
   input: SignInput,
 ): WebhookHeaders {
   const seconds = toSeconds(input.timestamp);
-  const secrets = asList(secret);
-  if (secrets.length === 0) throw new WebhookSecretError('no webhook secret given');
-  const signatures = secrets.map((s) => `v1,${hmac(signingKey(s), input.id, seconds, input.body)}`);
   return {
     'webhook-id': input.id,
     'webhook-timestamp': String(seconds),
-    'webhook-signature': signatures.join(' '),
+    'webhook-signature': signature(asList(secret), input.id, seconds, input.body),
   };
+}
+
+/** The `webhook-signature` value: one `v1,<signature>` per secret, space-separated. */
+export function signature(
+  secrets: readonly WebhookSecret[],
+  id: string,
+  seconds: number,
+  body: string | Uint8Array,
+): string {
+  if (secrets.length === 0) throw new WebhookSecretError('no webhook secret given');
+  let value = `v1,${hmac(signingKey(secrets[0]!), id, seconds, body)}`;
+  for (let i = 1; i < secrets.length; i++) {
+    value += ` v1,${hmac(signingKey(secrets[i]!), id, seconds, body)}`;
+  }
+  return value;
 }
 
 export type HeaderSource =
