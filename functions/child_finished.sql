@@ -3,8 +3,10 @@
 create or replace function :"schema".child_finished() returns trigger
 language plpgsql as $$
 begin
-  -- Locked first, as a suspension locks it: the two serialise.
-  perform from :"schema".calls p where p.id = new.parent_call_id for update;
+  -- The parent's row is locked by wake_call, as a suspension locks it: a
+  -- suspension that counts the steps after this commits sees this one
+  -- finished; one that counted before holds the lock until wake_call can
+  -- see it waiting.
   update :"schema".steps s set
     status = case when new.status = 'succeeded' then 'succeeded' else 'failed' end,
     output = case when new.status = 'succeeded' then new.output end,

@@ -9,12 +9,14 @@ declare
   c :"schema".calls;
   v_job bigint;
 begin
-  select * into c from :"schema".calls c0 where c0.id = p_call for update;
-  if not found or c.status <> 'waiting' or c.wake_need = 0 then
+  -- Most wakes of a gather only count down.
+  update :"schema".calls c1 set wake_need = c1.wake_need - 1
+   where c1.id = p_call and c1.status = 'waiting' and c1.wake_need > 1;
+  if found then
     return false;
   end if;
-  if coalesce(c.wake_need, 1) > 1 then
-    update :"schema".calls c1 set wake_need = c1.wake_need - 1 where c1.id = p_call;
+  select * into c from :"schema".calls c0 where c0.id = p_call for update;
+  if not found or c.status <> 'waiting' or c.wake_need = 0 then
     return false;
   end if;
   if c.job_id is not null then
