@@ -38,12 +38,12 @@ export interface WorkflowServices {
 
 export class WorkflowEngine {
   readonly recorder: StepRecorder;
-  readonly #o: EngineOptions;
+  readonly #options: EngineOptions;
   readonly #runs = new Map<string, WorkflowRun>();
   #listener: pg.PoolClient | undefined;
 
   constructor(options: EngineOptions) {
-    this.#o = options;
+    this.#options = options;
     this.recorder = new StepRecorder(
       options.pool,
       options.queries,
@@ -54,7 +54,7 @@ export class WorkflowEngine {
 
   /** Listens for cancellations of calls this worker runs. */
   async start(): Promise<void> {
-    const client = await this.#o.pool.connect();
+    const client = await this.#options.pool.connect();
     client.on('notification', (n) => {
       const run = n.payload ? this.#runs.get(n.payload) : undefined;
       run?.abort(new Error('call cancelled'), {
@@ -65,7 +65,7 @@ export class WorkflowEngine {
     client.on('error', (err) => {
       if (this.#listener !== client) return;
       this.#listener = undefined;
-      this.#o.logger.warn({ err: err.message }, 'lost the workflow cancellation channel');
+      this.#options.logger.warn({ err: err.message }, 'lost the workflow cancellation channel');
       client.release(err);
     });
     await client.query(`listen "${CANCEL_CHANNEL}"`);
@@ -103,8 +103,8 @@ export class WorkflowEngine {
         attempt,
         state,
         recorder: this.recorder,
-        pool: this.#o.pool,
-        queries: this.#o.queries,
+        pool: this.#options.pool,
+        queries: this.#options.queries,
         logger: env.logger,
         validateChild: (name, input) => this.#validateChild(name, input),
       });
@@ -147,7 +147,7 @@ export class WorkflowEngine {
             reason,
           })
           .then((r) => {
-            if (r.status === 'waiting' && r.wake_at) this.#o.wakeAt(new Date(r.wake_at));
+            if (r.status === 'waiting' && r.wake_at) this.#options.wakeAt(new Date(r.wake_at));
             env.logger.info(
               { function: fn.name, callId, attempt, callStatus: r.status, recorded: r.recorded },
               `${head}: suspended, ${reason}`,
@@ -188,15 +188,15 @@ export class WorkflowEngine {
   }
 
   async #loadState(callId: string): Promise<WorkflowState> {
-    const { rows } = await this.#o.pool.query<{ state: WorkflowState }>({
-      ...this.#o.queries.workflowState,
+    const { rows } = await this.#options.pool.query<{ state: WorkflowState }>({
+      ...this.#options.queries.workflowState,
       values: [callId],
     });
     return rows[0]!.state;
   }
 
   #validateChild(name: string, input: unknown): void {
-    const validate = this.#o.registry.get(name)?.options.validate;
+    const validate = this.#options.registry.get(name)?.options.validate;
     if (validate) validate(input);
   }
 }
