@@ -302,3 +302,16 @@ it('shows the steps as a tree, signals and lists waiting calls from the CLI', as
     await worker?.stop();
   }
 });
+
+it('runWorkflow fires a week-long waitFor timeout at once when no signal comes', async () => {
+  const started = Date.now();
+  const { call, steps, skipped } = await runWorkflow(dispatch, {
+    workflow: dispatch.functions.get('order') as never,
+    input: { orderId: 7 },
+  });
+  expect(call.status).toBe('succeeded');
+  expect(call.output).toEqual({ status: 'not shipped in a week' });
+  expect(steps.find((s) => s.name === 'shipped')).toMatchObject({ status: 'succeeded', output: null });
+  expect(skipped).toBeGreaterThanOrEqual(1);
+  expect(Date.now() - started).toBeLessThan(30_000);
+});
