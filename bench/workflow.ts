@@ -148,9 +148,7 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
   });
   const child = dispatch.func('bench_child', () => now());
   const parent = dispatch.workflow('bench_wf_parent', async (_input: unknown, ctx) => {
-    const ends = await ctx.gather(
-      Array.from({ length: CHILDREN }, () => ctx.call(child, null)),
-    );
+    const ends = await ctx.gather(Array.from({ length: CHILDREN }, () => ctx.call(child, null)));
     const resumed = await ctx.step('resumed', () => now());
     return { last: Math.max(...ends), resumed };
   });
@@ -359,13 +357,23 @@ async function main(): Promise<void> {
   }
 
   const best = (side: Side, kind: Kind) =>
-    [...(side === 'pgdispatch' ? pgdOut : dbosOut)?.throughput ?? []]
+    [...((side === 'pgdispatch' ? pgdOut : dbosOut)?.throughput ?? [])]
       .filter((t) => t.kind === kind)
       .sort((x, y) => y.stepsPerSec - x.stepsPerSec)[0];
   const lines: string[] = [];
-  const row = (label: string, p: number | undefined, d: number | undefined, digits = 0, lowerIsBetter = false) => {
+  const row = (
+    label: string,
+    p: number | undefined,
+    d: number | undefined,
+    digits = 0,
+    lowerIsBetter = false,
+  ) => {
     const ratio =
-      p !== undefined && d !== undefined && d > 0 && p > 0 ? (lowerIsBetter ? d / p : p / d) : Number.NaN;
+      p !== undefined && d !== undefined && d > 0 && p > 0
+        ? lowerIsBetter
+          ? d / p
+          : p / d
+        : Number.NaN;
     lines.push(
       `${label.padEnd(38)} ${fmt(p ?? Number.NaN, digits).padStart(10)} ${fmt(d ?? Number.NaN, digits).padStart(10)} ${Number.isFinite(ratio) ? `${fmt(ratio, 1)}×` : '-'}`,
     );
@@ -398,6 +406,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exitCode = 1;
 });

@@ -311,7 +311,10 @@ it('runWorkflow fires a week-long waitFor timeout at once when no signal comes',
   });
   expect(call.status).toBe('succeeded');
   expect(call.output).toEqual({ status: 'not shipped in a week' });
-  expect(steps.find((s) => s.name === 'shipped')).toMatchObject({ status: 'succeeded', output: null });
+  expect(steps.find((s) => s.name === 'shipped')).toMatchObject({
+    status: 'succeeded',
+    output: null,
+  });
   expect(skipped).toBeGreaterThanOrEqual(1);
   expect(Date.now() - started).toBeLessThan(30_000);
 });

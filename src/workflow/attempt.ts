@@ -95,7 +95,8 @@ export class WorkflowEngine {
       const attempt = payload.attempt;
       const startedMs = Date.now();
       const t0 = performance.now();
-      const state = (job.workflow as WorkflowState | null | undefined) ?? (await this.#loadState(callId));
+      const state =
+        (job.workflow as WorkflowState | null | undefined) ?? (await this.#loadState(callId));
       const run = new WorkflowRun({
         def,
         functionName: fn.name,

@@ -100,13 +100,7 @@ export class StepRecorder {
   #queue: Pending[] = [];
   #running: Promise<void> | null = null;
 
-  constructor(
-    pool: pg.Pool,
-    queries: Queries,
-    logger: Logger,
-    workerId: string,
-    maxBatch = 500,
-  ) {
+  constructor(pool: pg.Pool, queries: Queries, logger: Logger, workerId: string, maxBatch = 500) {
     this.#pool = pool;
     this.#queries = queries;
     this.#logger = logger;
