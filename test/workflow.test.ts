@@ -69,6 +69,14 @@ beforeAll(async () => {
     return { v, caught };
   });
 
+  dispatch.workflow('bad-child-input', async (_input: unknown, ctx) => {
+    try {
+      await ctx.call(child, 'nul\u0000' as unknown as number);
+    } catch (err) {
+      return (err as Error).message;
+    }
+  });
+
   dispatch.workflow('big', async (_input: unknown, ctx) => {
     await ctx.step('huge', () => 'x'.repeat(2 * 1024 * 1024));
     return 'unreachable';
@@ -202,4 +210,17 @@ it('cancelling a running workflow aborts its running step', async () => {
     return rows.length === 1;
   });
   expect(await steps(id)).toEqual([]);
+});
+
+it('refuses a child input that is not JSON jsonb can store, as a failed step', async () => {
+  const id = await dispatch.dispatch('bad-child-input', {});
+  const c = await finished(id);
+  expect(c.status).toBe('succeeded');
+  expect(c.output).toMatch(/step double failed: input of double contains a NUL character/);
+  expect(await steps(id)).toMatchObject([{ name: 'double', kind: 'call', status: 'failed' }]);
+  const { rows } = await db.pool.query(
+    'select count(*)::int as n from pgdispatch.calls where parent_call_id = $1',
+    [id],
+  );
+  expect(rows[0].n).toBe(0);
 });

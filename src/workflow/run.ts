@@ -292,6 +292,7 @@ export class WorkflowRun implements WorkflowContext {
           return this.#park(seq, `waiting for child ${stored.child}`);
         }
         try {
+          checkJson(`input of ${key}`, input);
           this.#env.validateChild(fnName, input);
         } catch (err) {
           return this.#failFor<Awaited<O>>(seq, key, 'call', 0, Date.now(), (err as Error).message);
@@ -680,6 +681,20 @@ export class WorkflowRun implements WorkflowContext {
       r = { kind: 'abandoned', error: err };
     }
     this.#settle(r);
+  }
+}
+
+/** Throws unless `value` is JSON that jsonb can store, as dispatch checks an input. */
+function checkJson(what: string, value: unknown): void {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value === undefined ? null : value);
+  } catch (err) {
+    throw new Error(`${what} is not JSON-serialisable: ${(err as Error).message}`);
+  }
+  if (json === undefined) throw new Error(`${what} is not JSON: ${typeof value}`);
+  if (json.includes('\\u0000')) {
+    throw new Error(`${what} contains a NUL character, which jsonb cannot store`);
   }
 }
 
