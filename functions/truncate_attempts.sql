@@ -1,7 +1,7 @@
 create or replace function :"schema".truncate_attempts() returns trigger
 language plpgsql as $$
 begin
-  truncate :"schema".attempts;
+  truncate :"schema".attempts, :"schema".steps;
   return null;
 end
 $$;

@@ -11,7 +11,7 @@ import { assertSchemaName } from './core/ident.js';
 import { defaultLogger } from './core/log.js';
 import { checkKeys } from './core/option-keys.js';
 import { boundedText } from './core/storable.js';
-import { DEFAULT_MAX_INPUT_BYTES } from './dispatch/checks.js';
+import { DEFAULT_MAX_INPUT_BYTES, serializeInput } from './dispatch/checks.js';
 import {
   type CallOptions,
   Dispatcher,
@@ -33,6 +33,12 @@ import {
   type WebhookOutput,
 } from './webhook/function.js';
 import type { WorkerHandle, WorkerOptions } from './worker/start.js';
+import {
+  defineWorkflow,
+  notDirectlyCallable,
+  type WorkflowHandler,
+  type WorkflowOptions,
+} from './workflow/types.js';
 
 export type { CallOptions, ManyCallOptions } from './dispatch/dispatch.js';
 export type { PgQueryable, Transaction } from './dispatch/transaction.js';
@@ -133,6 +139,7 @@ export class Dispatch {
   readonly #ownsPool: boolean;
   readonly #registry = new FunctionRegistry();
   readonly #dispatcher: Dispatcher;
+  readonly #maxInputBytes: number;
   #closed = false;
 
   constructor(options: DispatchOptions = {}) {
@@ -170,6 +177,7 @@ export class Dispatch {
     }
     this[RUNTIME] = createRuntime(this.pool, this.schema, this.logger);
     this.#dispatcher = new Dispatcher(this[RUNTIME], this.#registry, maxInputBytes);
+    this.#maxInputBytes = maxInputBytes;
     this.endpoints = new Endpoints(this.pool, this.schema);
     this.#webhook = new WebhookFunction(this.endpoints, options.webhook ?? {});
     this.webhook = this.func('webhook', this.#webhook.handler, {
@@ -201,6 +209,55 @@ export class Dispatch {
     return fn;
   }
 
+  /**
+   * Registers a workflow: a function whose body is made of steps that
+   * survive crashes, sleep, wait for signals and await other calls. See
+   * docs/workflows.md.
+   *
+   * @example
+   * const order = dispatch.workflow('order', async (input: { id: number }, ctx) => {
+   *   const charge = await ctx.step('charge', () => payments.charge(input.id));
+   *   await ctx.sleep('cool-off', 60_000);
+   *   return { charge };
+   * });
+   */
+  workflow<I = unknown, O = unknown>(
+    name: string,
+    handler: WorkflowHandler<I, O>,
+    options: WorkflowOptions = {},
+  ): DispatchFunction<I, O> {
+    const fnOptions: FunctionOptions = {};
+    if (options.retryPolicy !== undefined) fnOptions.retryPolicy = options.retryPolicy;
+    if (options.validate !== undefined) fnOptions.validate = options.validate;
+    this.#registry.check(name, handler, fnOptions);
+    const fn = new DispatchFunction<I, O>(this, name, notDirectlyCallable, fnOptions);
+    defineWorkflow(fn, name, handler, options);
+    this.#registry.add(fn);
+    this.#dispatcher.changed();
+    return fn;
+  }
+
+  /**
+   * Sends a signal: the workflow waiting in `ctx.waitFor` on `key` gets
+   * `payload`; with none waiting yet, the signal is kept for the first that
+   * does. Returns the signal's id. Same as `select pgdispatch.signal(key, payload)`.
+   */
+  async signal(
+    key: string,
+    payload?: unknown,
+    options: { tx?: Transaction } = {},
+  ): Promise<string> {
+    if (typeof key !== 'string' || key === '') {
+      throw new DispatchError('INVALID_INPUT', 'signal key must be a non-empty string');
+    }
+    const rt = this[RUNTIME];
+    const rows = await runIn<{ id: string }>(rt, options.tx, rt.queries.signal, [
+      key,
+      serializeInput(payload === undefined ? null : payload, this.#maxInputBytes),
+    ]);
+    return rows[0]!.id;
+  }
+
   /** The functions registered on this instance. */
   get functions(): ReadonlyMap<string, RegisteredFunction> {
     return this.#registry.map;
@@ -229,7 +286,7 @@ export class Dispatch {
     return result;
   }
 
-  /** Cancels a pending or retrying call; false when it had already finished. */
+  /** Cancels a pending, retrying or waiting call (a workflow's open children with it); false when it had already finished. */
   async cancel(
     callId: string | number,
     options: { reason?: string; actor?: string; tx?: Transaction } = {},

@@ -62,3 +62,19 @@ export { type PruneOptions, pruneCalls } from './maintain/prune.js';
 export { listWorkers, type WorkerInfo } from './observe/read-model.js';
 export { formatCompact, parseDuration } from './core/duration.js';
 export type { RetentionOptions } from './maintain/retention.js';
+export type {
+  CallTarget,
+  ChildOptions,
+  StepContext,
+  StepOptions,
+  WaitOptions,
+  WorkflowContext,
+  WorkflowHandler,
+  WorkflowOptions,
+} from './workflow/types.js';
+export { NonDeterminismError, StepFailedError, WorkflowLimitError } from './workflow/errors.js';
+export {
+  runWorkflow,
+  type RunWorkflowOptions,
+  type WorkflowRunReport,
+} from './workflow/testing.js';

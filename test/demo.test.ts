@@ -113,6 +113,18 @@ describe('npm start (the demo)', () => {
     ]);
     expect(from('demo').at(-1)?.msg).toContain('stopped');
 
+    // Then the order as a workflow: it waits for the signal the demo sends, and its steps show.
+    const flow = from('demo').find((l) => /^workflow call \d+ succeeded/.test(l.msg));
+    const flowSteps = flow?.['rows'] as { kind: string; name: string; status: string }[];
+    expect(flowSteps?.map((s) => `${s.kind} ${s.name} ${s.status}`)).toEqual([
+      'step charge succeeded',
+      'call webhook succeeded',
+      'wait shipped succeeded',
+      'sleep cool-off succeeded',
+      'step thank-you succeeded',
+    ]);
+    expect(from('worker').some((l) => /suspended, waiting for signal order:/.test(l.msg))).toBe(true);
+
     // The rows are really there, next to the order.
     const call = await db.pool.query(
       'select status, attempts, retry_policy from pgdispatch.calls where id = $1',

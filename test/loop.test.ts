@@ -232,7 +232,7 @@ describe('claim_jobs', () => {
         if (i === 4) await client.query('analyze graphile_worker._private_jobs');
         const { rows } = await client.query({
           ...runtimeOf(dispatch).queries.claimJobs,
-          values: ['w-plan', taskIds, 50, -32_768, '-infinity'],
+          values: ['w-plan', taskIds, 50, -32_768, '-infinity', []],
         });
         expect(rows).toHaveLength(50);
       }

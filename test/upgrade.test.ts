@@ -132,7 +132,9 @@ describe('upgrading a database of the previous release', () => {
       },
       { retryPolicy: 'quick' },
     );
-    expect(await d.migrate()).toEqual({ applied: [] });
+    // Only the migrations newer than that release (0001-0010) apply.
+    const { applied } = await d.migrate();
+    expect(applied.filter((m) => Number.parseInt(m, 10) <= 10)).toEqual([]);
     expect(lines.filter((l) => /"level":(40|50)/.test(l))).toEqual([]);
 
     const worker = await d.worker({ pollIntervalMs: 50, retention: false });

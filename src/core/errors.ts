@@ -14,6 +14,12 @@ export const ERROR_CODES = {
   INVALID_CONFIG: 'PD008',
   DATABASE_UNAVAILABLE: 'PD009',
   MIGRATION_FAILED: 'PD010',
+  /** A workflow's replay met a different step than the one recorded. */
+  NON_DETERMINISTIC: 'PD020',
+  /** A workflow step (or child call) failed for good; thrown into the body. */
+  STEP_FAILED: 'PD021',
+  /** A workflow passed a limit: steps per run, output size. */
+  WORKFLOW_LIMIT: 'PD022',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

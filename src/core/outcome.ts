@@ -27,6 +27,7 @@ export const CALL_STATUSES = [
   'pending',
   'running',
   'retrying',
+  'waiting',
   'succeeded',
   'failed',
   'cancelled',

@@ -58,13 +58,14 @@ export function retryCalls(dispatch: HasRuntime, options: BulkOptions = {}): Pro
 }
 
 /**
- * Cancels every pending or retrying call matching the filter.
+ * Cancels every pending, retrying or waiting call matching the filter (a
+ * workflow's open children with it).
  *
  * @example
  * await cancelCalls(dispatch, { function: 'send_webhook', reason: 'endpoint retired' });
  */
 export function cancelCalls(dispatch: HasRuntime, options: BulkOptions = {}): Promise<BulkResult> {
-  return bulk(dispatch, 'cancelBatch', ['pending', 'running', 'retrying'], options, null);
+  return bulk(dispatch, 'cancelBatch', ['pending', 'running', 'retrying', 'waiting'], options, null);
 }
 
 async function bulk(

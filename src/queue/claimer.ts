@@ -27,6 +27,8 @@ export interface ClaimerOptions {
   workerId: string;
   /** graphile-worker task ids of the functions this worker runs. */
   taskIds: number[];
+  /** Those of `taskIds` that are workflows: their jobs come with their steps. */
+  workflowTaskIds?: number[];
   /** How many jobs to claim now; 0 or less: none. */
   limit: () => number;
   /** Takes the jobs of a claim. */
@@ -118,7 +120,14 @@ export class Claimer {
     try {
       ({ rows: jobs } = await this.#options.pool.query<ClaimedJob>({
         ...this.#options.queries.claimJobs,
-        values: [this.#options.workerId, this.#options.taskIds, limit, from.priority, from.run_at],
+        values: [
+          this.#options.workerId,
+          this.#options.taskIds,
+          limit,
+          from.priority,
+          from.run_at,
+          this.#options.workflowTaskIds ?? [],
+        ],
       }));
     } catch (err) {
       this.#retryLater(err);

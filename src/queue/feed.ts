@@ -26,6 +26,8 @@ export interface JobFeedOptions {
   workerId: string;
   /** graphile-worker task ids of the functions this worker runs. */
   taskIds: number[];
+  /** Those of `taskIds` that are workflows: their jobs come with their steps. */
+  workflowTaskIds?: number[];
   concurrency: number;
   pollIntervalMs: number;
   run: RunJob;
@@ -61,6 +63,7 @@ export class JobFeed {
       logger: options.logger,
       workerId: options.workerId,
       taskIds: options.taskIds,
+      ...(options.workflowTaskIds ? { workflowTaskIds: options.workflowTaskIds } : {}),
       limit: () => this.#claimLimit(),
       deliver: (jobs) => {
         this.#buffer.push(jobs);

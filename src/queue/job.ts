@@ -7,6 +7,8 @@ export interface ClaimedJob {
   priority: number;
   /** As Postgres prints it: a Date would lose the microseconds. */
   run_at: string;
+  /** A workflow's job: what its replay needs (functions/workflow_state.sql). */
+  workflow?: { version: string | null; now: string; steps: unknown[] } | null;
 }
 
 /**

@@ -17,6 +17,8 @@ import { Recorder } from '../record/recorder.js';
 import type { Registry } from '../registry/registry.js';
 import { type AttemptServices, attemptRunner } from '../run/attempt.js';
 import type { Runtime } from '../sql/runtime.js';
+import { WorkflowEngine } from '../workflow/attempt.js';
+import { workflowOf } from '../workflow/types.js';
 import { resolveWorkerOptions, type WorkerHandle, type WorkerOptions } from './options.js';
 import { RejectionWatch } from './rejections.js';
 import { handleSignals } from './signals.js';
@@ -61,7 +63,23 @@ export async function startWorker(
     },
   };
   const rejections = options.handleRejections ? new RejectionWatch(logger) : undefined;
-  const attempts = await attemptsByTask(rt, registry, services, rejections);
+  const workflows = registry.names().some((n) => workflowOf(registry.get(n)!))
+    ? new WorkflowEngine({
+        pool: rt.pool,
+        queries: rt.queries,
+        logger,
+        workerId,
+        registry,
+        wakeAt: (at) => feed?.wakeAt(at),
+      })
+    : undefined;
+  const { attempts, workflowTaskIds } = await attemptsByTask(
+    rt,
+    registry,
+    services,
+    rejections,
+    workflows,
+  );
 
   // Bound before the first claim, so a taken port fails the start cleanly.
   let heartbeat: Heartbeat | undefined;
@@ -86,6 +104,7 @@ export async function startWorker(
     logger,
     workerId,
     taskIds: [...attempts.keys()],
+    workflowTaskIds,
     concurrency: o.concurrency,
     bufferSize: o.prefetch,
     pollIntervalMs: o.pollIntervalMs,
@@ -115,11 +134,13 @@ export async function startWorker(
   });
   try {
     await heartbeat.start();
+    await workflows?.start();
     await jobs.start();
   } catch (err) {
     signals.remove();
     rejections?.remove();
     await jobs.stop(0);
+    await workflows?.stop();
     await heartbeat.stop();
     await metrics.close();
     throw err;
@@ -146,6 +167,7 @@ export async function startWorker(
       await retention?.stop();
       await orphans.stop();
       await jobs.stop(o.gracePeriodMs);
+      await workflows?.stop();
       await recorder.flush();
       // Only now: a row removed while attempts still ran would let a rescuer
       // take them.
@@ -162,23 +184,31 @@ export async function startWorker(
   return { id: workerId, stop, done, metricsPort };
 }
 
-/** The attempt runner of each function, by its graphile-worker task id (created if no job named it yet). */
+/**
+ * The attempt runner of each function, by its graphile-worker task id
+ * (created if no job named it yet), and which of them are workflows.
+ */
 async function attemptsByTask(
   rt: Runtime,
   registry: Registry,
   services: AttemptServices,
   rejections: RejectionWatch | undefined,
-): Promise<Map<number, RunJob>> {
+  workflows: WorkflowEngine | undefined,
+): Promise<{ attempts: Map<number, RunJob>; workflowTaskIds: number[] }> {
   const { rows: tasks } = await rt.pool.query<{ id: number; identifier: string }>({
     ...rt.queries.taskIds,
     values: [registry.names()],
   });
   const attempts = new Map<number, RunJob>();
+  const workflowTaskIds: number[] = [];
   for (const task of tasks) {
     const fn = registry.get(task.identifier);
     if (!fn) continue;
-    const run = attemptRunner(fn, services);
+    const def = workflowOf(fn);
+    const run =
+      def && workflows ? workflows.attempt(fn, def, services) : attemptRunner(fn, services);
+    if (def && workflows) workflowTaskIds.push(task.id);
     attempts.set(task.id, rejections ? rejections.wrap(fn.name, run) : run);
   }
-  return attempts;
+  return { attempts, workflowTaskIds };
 }

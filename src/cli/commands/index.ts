@@ -7,6 +7,7 @@ import { policiesCommand } from './policies.js';
 import { pruneCommand } from './prune.js';
 import { retryCommand } from './retry.js';
 import { showCommand } from './show.js';
+import { signalCommand } from './signal.js';
 import { statsCommand } from './stats.js';
 import { workerCommand } from './worker.js';
 import { workersCommand } from './workers.js';
@@ -20,6 +21,7 @@ export const commands: Record<string, Command> = {
   stats: statsCommand,
   retry: retryCommand,
   cancel: cancelCommand,
+  signal: signalCommand,
   policies: policiesCommand,
   endpoints: endpointsCommand,
   prune: pruneCommand,

@@ -1,5 +1,6 @@
 import { redactForDisplay, redactUrlsIn } from '../../core/redact.js';
 import { callTimeline, type TimelineRow } from '../../observe/read-model.js';
+import { loadStepTree, renderStepTree, type StepNode } from '../../observe/steps.js';
 import { runtimeOf } from '../../sql/runtime.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { callIdArg, noExtraArgs, withDispatch } from '../options.js';
@@ -8,7 +9,8 @@ import { formatAge, formatMs, formatTime, printTable } from '../output.js';
 const usage = `Usage: pgdispatch show <call-id> [options]
 
 Prints a call and its timeline: dispatch, each attempt (status, HTTP status,
-duration, error), cancels, retries, lost workers, and the next attempt.
+duration, error), cancels, retries, lost workers, and the next attempt. For a
+workflow, its steps and child calls as a tree.
 
 Options:
   --json               the call and its timeline as JSON
@@ -22,15 +24,18 @@ export const showCommand: Command = {
     const { values, positionals } = parseCommandArgs(args, usage, { json: { type: 'boolean' } });
     noExtraArgs(positionals, 1, usage);
     const id = callIdArg(positionals[0], usage);
-    const { call, timeline } = redacted(
-      await withDispatch(values, async (d) => {
-        const call = await d.getCall(id);
-        return { call, timeline: await callTimeline(runtimeOf(d), id) };
-      }),
-    );
+    const shown = await withDispatch(values, async (d) => {
+      const call = await d.getCall(id);
+      const rt = runtimeOf(d);
+      return { call, timeline: await callTimeline(rt, id), steps: await loadStepTree(rt, id) };
+    });
+    const { call, timeline } = redacted(shown);
+    const steps = redactSteps(shown.steps);
     if (!call) throw new CliError(`call ${id} not found`);
     if (values.json) {
-      console.log(JSON.stringify({ call, timeline }, null, 2));
+      console.log(
+        JSON.stringify(steps.length > 0 ? { call, timeline, steps } : { call, timeline }, null, 2),
+      );
       return 0;
     }
     const field = (k: string, v: string) => console.log(`  ${k.padEnd(13)} ${v}`);
@@ -71,6 +76,10 @@ export const showCommand: Command = {
         `${formatTime(call.next_attempt_at)}  next attempt (${call.attempts + 1}) ${formatAge(call.next_attempt_at)}`,
       );
     }
+    if (steps.length > 0) {
+      console.log(`\nsteps of call ${call.id}`);
+      for (const line of renderStepTree(steps)) console.log(line);
+    }
     return 0;
   },
 };
@@ -98,4 +107,14 @@ function redacted<C extends { input: unknown; output: unknown; last_error: strin
 function clip(s: string | undefined, max = 200): string {
   if (s === undefined) return '-';
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+/** Step outputs and errors as show prints everything else: secrets redacted. */
+function redactSteps(nodes: StepNode[]): StepNode[] {
+  return nodes.map((n) => ({
+    ...n,
+    output: redactForDisplay(n.output),
+    error: n.error === null ? null : redactUrlsIn(n.error),
+    ...(n.child ? { child: { ...n.child, steps: redactSteps(n.child.steps) } } : {}),
+  }));
 }

@@ -19,4 +19,26 @@ const dispatch = createDispatch({
   },
 });
 
+/**
+ * An order as a workflow: charge, the order.paid webhook awaited (retried
+ * like any), a wait for the warehouse's 'shipped' signal, a short pause,
+ * a thank-you. Each step is a row of pgdispatch.steps; while it waits, it
+ * holds no worker slot.
+ */
+dispatch.workflow('order_flow', async (input: { orderId: string; webhookUrl: string }, ctx) => {
+  const charge = await ctx.step('charge', () => ({ chargeId: `ch_${input.orderId}`, amount: 1200 }));
+  const delivery = await ctx.call(dispatch.webhook, {
+    url: input.webhookUrl,
+    eventType: 'order.paid',
+    body: { orderId: input.orderId, charge },
+  });
+  const shipped = await ctx.waitFor<{ carrier: string }>('shipped', {
+    key: `order:${input.orderId}`,
+    timeoutMs: 60_000,
+  });
+  await ctx.sleep('cool-off', 500);
+  const note = await ctx.step('thank-you', () => `thanked the customer of order ${input.orderId}`);
+  return { charge, webhookStatus: delivery.httpStatus, carrier: shipped?.carrier ?? null, note };
+});
+
 export default dispatch;

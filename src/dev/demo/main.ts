@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `npm start`: the retry story in a few seconds, with nothing to set up.
+ * `npm start`: the retry story, then the same order as a workflow, in a few
+ * seconds, with nothing to set up.
  *
  * A database (embedded Postgres, or DATABASE_URL), the schema, a short retry
  * policy, then three processes: the app (app.ts), a worker (`pgdispatch
@@ -147,9 +148,10 @@ async function main(): Promise<void> {
   const status = await waitFinished(callId);
   await Promise.race([finished, sleep(1_000)]).catch(() => undefined);
   await showAttempts(callId, status);
+  const flowStatus = await workflowStory(order.id, String(env['WEBHOOK_URL']));
 
   if (ONCE) {
-    await shutdown(status === 'succeeded' ? 0 : 1);
+    await shutdown(status === 'succeeded' && flowStatus === 'succeeded' ? 0 : 1);
     return;
   }
   output.block(
@@ -197,6 +199,45 @@ async function showAttempts(callId: string, status: string): Promise<void> {
     `call ${callId} ${status} after ${rows.length} attempts: its attempts, in SQL`,
   );
   output.block(['', `  ${sql.replace('\n', '\n  ')}`, '', text, ''].join('\n'));
+}
+
+/** The same order as a workflow: its steps, its wait for a signal, the signal, its rows. */
+async function workflowStory(orderId: string, webhookUrl: string): Promise<string> {
+  const { rows } = await pool!.query<{ id: string }>(
+    `select pgdispatch.dispatch('order_flow', $1::jsonb)::text as id`,
+    [JSON.stringify({ orderId, webhookUrl })],
+  );
+  const id = rows[0]!.id;
+  log.info(
+    { callId: id },
+    `order ${orderId} as a workflow, call ${id}: charge, the order.paid webhook awaited, then a wait for the warehouse's 'shipped' signal`,
+  );
+  const deadline = Date.now() + STORY_TIMEOUT_MS;
+  for (;;) {
+    const { rowCount } = await pool!.query(
+      `select 1 from pgdispatch.steps where call_id = $1 and kind = 'wait' and status = 'waiting'`,
+      [id],
+    );
+    if (rowCount) break;
+    if (Date.now() > deadline) throw new Error(`workflow call ${id} never reached its wait`);
+    await sleep(100);
+  }
+  const signal = `select pgdispatch.signal('order:${Number(orderId)}', '{"carrier": "ups"}');`;
+  log.info(
+    { callId: id, sql: signal },
+    `call ${id} is waiting and holds no worker slot; the warehouse ships the order: ${signal}`,
+  );
+  await pool!.query(signal);
+  const status = await waitFinished(id);
+  const sql = `select seq, kind, name, status, attempts, child_call_id as child
+  from pgdispatch.steps where call_id = ${Number(id)} order by seq;`;
+  const { rows: steps } = await pool!.query<Record<string, unknown>>(sql.replace(/;$/, ''));
+  log.info(
+    { callId: id, callStatus: status, sql, rows: steps },
+    `workflow call ${id} ${status} after ${steps.length} steps: its steps, in SQL`,
+  );
+  output.block(['', `  ${sql.replace('\n', '\n  ')}`, '', table(steps), ''].join('\n'));
+  return status;
 }
 
 /** The preferred port when free, else any free one. */
