@@ -21,7 +21,7 @@ import { pgd } from './lib.js';
 const USAGE = `Usage: npm run bench:scale -- [options]
 
   --size N          delivered calls seeded into the history (default: 2000000;
-                    20000000 is the issue's size: about 25 minutes to seed here)
+                    20000000 is the target size: about 15 minutes here, 12 of them seeding)
   --calls N         calls dispatched and drained per measurement (default: 20000)
   --rounds N        measurements per database, order alternating (default: 2)
   --days N          days the seeded history spans; one is removed (default: 7)
