@@ -8,10 +8,11 @@ language plpgsql as $$
 declare
   s record;
   v_key text := options ->> 'idempotency_key';
+  v_notify integer := :"schema".notify_window(options);
   v_id bigint;
   v_job bigint;
 begin
-  s := :"schema".dispatch_settings(function_name, options, input);
+  s := :"schema".dispatch_settings(function_name, options - 'notify', input);
   input := coalesce(input, 'null'::jsonb);
   if v_key is not null then
     select c.id into v_id from :"schema".calls c
@@ -23,9 +24,9 @@ begin
 
   v_id := nextval(':"schema".calls_id_seq'::regclass);
   if v_key is null then
-    v_job := :"schema".insert_job(
+    v_job := :"schema".insert_job_notify(
       function_name, json_build_object('id', v_id, 'attempt', 1, 'input', input),
-      s.run_at, s.priority);
+      s.run_at, s.priority, v_notify);
     insert into :"schema".calls (id, function, input, retry_policy, max_attempts, priority,
                                  next_attempt_at, job_id)
     values (v_id, function_name, input, s.retry_policy, s.max_attempts, s.priority,
@@ -36,9 +37,9 @@ begin
   -- With a key, two transactions may race to insert it: the loser's
   -- subtransaction (job included) rolls back and it returns the winner's id.
   begin
-    v_job := :"schema".insert_job(
+    v_job := :"schema".insert_job_notify(
       function_name, json_build_object('id', v_id, 'attempt', 1, 'input', input),
-      s.run_at, s.priority);
+      s.run_at, s.priority, v_notify);
     insert into :"schema".calls (id, function, input, retry_policy, max_attempts, priority,
                                  idempotency_key, next_attempt_at, job_id)
     values (v_id, function_name, input, s.retry_policy, s.max_attempts, s.priority, v_key,

@@ -8,6 +8,7 @@ declare
   s record;
   v_task integer;
   v_count integer;
+  v_notify integer := :"schema".notify_window(options);
 begin
   if jsonb_typeof(inputs) is distinct from 'array' then
     raise exception using errcode = 'PD003', message = 'pgdispatch: inputs must be a JSON array';
@@ -16,7 +17,7 @@ begin
     raise exception using errcode = 'PD003',
       message = 'pgdispatch: idempotency_key is per call; dispatch_many does not take one';
   end if;
-  s := :"schema".dispatch_settings(function_name, options, null);
+  s := :"schema".dispatch_settings(function_name, options - 'notify', null);
   v_count := jsonb_array_length(inputs);
   if v_count = 0 then
     return;
@@ -49,6 +50,6 @@ begin
   )
   -- Every item is inserted (no key can conflict): the ids, in input order.
   select i.id from items i order by i.ord;
-  perform pg_notify('jobs:insert', format('{"r":%s,"count":%s}', random(), v_count));
+  perform :"schema".notify_jobs(v_count, v_notify);
 end
 $$;

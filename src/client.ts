@@ -18,6 +18,7 @@ import {
   type ManyCallOptions,
   registerFunctions,
 } from './dispatch/dispatch.js';
+import { NotifyLimiter } from './dispatch/notify.js';
 import { runIn, type Transaction } from './dispatch/transaction.js';
 import type { FunctionOptions, Handler } from './registry/handler.js';
 import { FunctionRegistry, type RegisteredFunction, resolveOptions } from './registry/registry.js';
@@ -56,6 +57,40 @@ export interface DispatchOptions {
   logger?: Logger;
   /** Size of the pool pgdispatch creates from `connectionString`. (Default: 20) */
   maxPoolSize?: number;
+  /**
+   * A connection string that reaches Postgres itself, not through a pooler in
+   * transaction mode: workers LISTEN, claim and record on it, and migrations
+   * take their session lock on it. Dispatch and the API keep using
+   * `connectionString`. (Default: `process.env.DATABASE_DIRECT_URL`, else `connectionString`)
+   */
+  directConnectionString?: string;
+  /** An existing pg Pool on a direct connection, instead of `directConnectionString`; pgdispatch will not end it. */
+  directPool?: pg.Pool;
+  /**
+   * Whether statements on `connectionString` (and on `tx`) are named prepared
+   * statements. Turn off behind PgBouncer before 1.21 in transaction mode.
+   * The direct connection always prepares. (Default: true, false when a
+   * direct connection is set, which says the main one goes through a pooler)
+   */
+  preparedStatements?: boolean;
+  /**
+   * Coalesces the wake-up notifications of dispatches: at most one per this
+   * many ms from this instance, and the workers claim again this long after
+   * each, for the calls left unannounced meanwhile. Every notifying
+   * transaction holds a database-wide lock through its commit, so with many
+   * concurrent dispatching transactions this raises their commit rate, at the
+   * cost of up to this much latency (and, for a transaction that commits
+   * after that second claim, up to the workers' poll interval).
+   * 0: every dispatch notifies. (Default: 0)
+   */
+  notifyIntervalMs?: number;
+  /**
+   * No notifications at all: dispatches announce nothing and workers do not
+   * LISTEN (needed behind a pooler in transaction mode without a direct
+   * connection); workers find calls by their poll, so a call waits up to the
+   * worker's `pollIntervalMs`. (Default: false)
+   */
+  pollOnly?: boolean;
   /** Options of the built-in `webhook` function; an endpoint row overrides them for its calls. */
   webhook?: WebhookOptions;
   /** Largest input `dispatch()` accepts, in bytes of JSON; larger ones get `INVALID_INPUT`. (Default: 1048576) */
@@ -72,6 +107,11 @@ const DISPATCH_OPTION_KEYS = {
   maxPoolSize: true,
   webhook: true,
   maxInputBytes: true,
+  directConnectionString: true,
+  directPool: true,
+  preparedStatements: true,
+  notifyIntervalMs: true,
+  pollOnly: true,
 } as const satisfies Record<keyof DispatchOptions, true>;
 const WEBHOOK_OPTION_KEYS = {
   secret: true,
@@ -126,6 +166,8 @@ export class Dispatch {
   readonly schema: string;
   readonly logger: Logger;
   readonly pool: pg.Pool;
+  /** Whether statements on `pool` are named prepared statements (see `DispatchOptions.preparedStatements`). */
+  readonly preparedStatements: boolean;
   /**
    * The built-in `webhook` function: `{ url | endpoint, body, headers?, eventType? }`,
    * signed with the Standard Webhooks scheme, retried on the `webhook` policy.
@@ -137,6 +179,9 @@ export class Dispatch {
   readonly [RUNTIME]: Runtime;
   readonly #webhook: WebhookFunction;
   readonly #ownsPool: boolean;
+  readonly #direct: { connectionString?: string; pool?: pg.Pool; maxPoolSize: number };
+  readonly #pollOnly: boolean;
+  #directRuntime: Runtime | undefined;
   readonly #registry = new FunctionRegistry();
   readonly #dispatcher: Dispatcher;
   readonly #maxInputBytes: number;
@@ -167,18 +212,30 @@ export class Dispatch {
           'no database: pass { connectionString } or { pool } to createDispatch(), or set DATABASE_URL',
         );
       }
-      this.pool = new pg.Pool({ connectionString, max: options.maxPoolSize ?? 20 });
-      // An idle client losing its connection (Postgres restarting) must not crash the process.
-      this.pool.on('error', (err) => this.logger.warn({ err }, 'idle database connection lost'));
-      this.pool.on('connect', (client) => {
-        client.on('error', (err) => this.logger.warn({ err }, 'database connection lost'));
-      });
+      this.pool = this.#newPool(connectionString, options.maxPoolSize ?? 20);
       this.#ownsPool = true;
     }
-    this[RUNTIME] = createRuntime(this.pool, this.schema, this.logger);
-    this.#dispatcher = new Dispatcher(this[RUNTIME], this.#registry, maxInputBytes);
+    const directUrl = options.directConnectionString ?? process.env['DATABASE_DIRECT_URL'];
+    this.#direct = {
+      ...(directUrl ? { connectionString: directUrl } : {}),
+      ...(options.directPool ? { pool: options.directPool } : {}),
+      maxPoolSize: options.maxPoolSize ?? 20,
+    };
+    const hasDirect = options.directPool !== undefined || Boolean(directUrl);
+    this.preparedStatements = options.preparedStatements ?? !hasDirect;
+    this.#pollOnly = options.pollOnly ?? false;
+    this[RUNTIME] = createRuntime(this.pool, this.schema, this.logger, {
+      preparedStatements: this.preparedStatements,
+      listen: !this.#pollOnly,
+    });
+    this.#dispatcher = new Dispatcher(
+      this[RUNTIME],
+      this.#registry,
+      maxInputBytes,
+      new NotifyLimiter(options.notifyIntervalMs ?? 0, this.#pollOnly),
+    );
     this.#maxInputBytes = maxInputBytes;
-    this.endpoints = new Endpoints(this.pool, this.schema);
+    this.endpoints = new Endpoints(this.pool, this.schema, this.preparedStatements);
     this.#webhook = new WebhookFunction(this.endpoints, options.webhook ?? {});
     this.webhook = this.func('webhook', this.#webhook.handler, {
       retryPolicy: options.webhook?.retryPolicy ?? 'webhook',
@@ -281,7 +338,7 @@ export class Dispatch {
 
   /** Creates or upgrades the schema (graphile-worker's, then ours); safe to run concurrently. */
   async migrate(): Promise<MigrateResult> {
-    const result = await migrate(this.pool, this.schema, this.logger);
+    const result = await migrate(this.#workerRuntime().pool, this.schema, this.logger);
     if (this.#registry.size > 0) await registerFunctions(this[RUNTIME], this.#registry, false);
     return result;
   }
@@ -347,7 +404,7 @@ export class Dispatch {
     const { startWorker } = await import('./worker/start.js');
     // The HTTP client too, now rather than in the first webhook's attempt.
     await this.#webhook.sender();
-    return startWorker(this[RUNTIME], this.#registry, options);
+    return startWorker(this.#workerRuntime(), this.#registry, options);
   }
 
   #assertOpen(): void {
@@ -364,7 +421,36 @@ export class Dispatch {
     if (this.#closed) return;
     this.#closed = true;
     await this.#webhook.close();
+    const direct = this.#directRuntime?.pool;
+    if (direct && direct !== this.pool && direct !== this.#direct.pool) await direct.end();
     if (this.#ownsPool) await this.pool.end();
+  }
+
+  /**
+   * The runtime on the direct connection (the main one when none is set),
+   * with named statements: LISTEN needs a session of its own, and the claim
+   * loop's statements stay prepared.
+   */
+  #workerRuntime(): Runtime {
+    if (!this.#directRuntime) {
+      const d = this.#direct;
+      const pool =
+        d.pool ?? (d.connectionString ? this.#newPool(d.connectionString, d.maxPoolSize) : undefined);
+      this.#directRuntime = pool
+        ? createRuntime(pool, this.schema, this.logger, { listen: !this.#pollOnly })
+        : this[RUNTIME];
+    }
+    return this.#directRuntime;
+  }
+
+  #newPool(connectionString: string, max: number): pg.Pool {
+    const pool = new pg.Pool({ connectionString, max });
+    // An idle client losing its connection (Postgres restarting) must not crash the process.
+    pool.on('error', (err) => this.logger.warn({ err }, 'idle database connection lost'));
+    pool.on('connect', (client) => {
+      client.on('error', (err) => this.logger.warn({ err }, 'database connection lost'));
+    });
+    return pool;
   }
 }
 

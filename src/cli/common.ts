@@ -22,10 +22,13 @@ export interface Command {
 
 export const CONNECTION_OPTIONS = {
   'database-url': { type: 'string' },
+  'direct-url': { type: 'string' },
   schema: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 export const CONNECTION_USAGE = `  --database-url URL   Postgres connection string (default: $DATABASE_URL)
+  --direct-url URL     a direct one when the first goes through PgBouncer in
+                       transaction mode (default: $DATABASE_DIRECT_URL)
   --schema NAME        pgdispatch schema (default: pgdispatch)`;
 
 /** Parses arguments with node's parseArgs, turning its errors into usage errors. */
@@ -63,15 +66,21 @@ export function parseCommandArgs<const O extends NonNullable<ParseArgsConfig['op
 }
 
 export function connect(
-  values: { 'database-url'?: string | undefined; schema?: string | undefined },
+  values: {
+    'database-url'?: string | undefined;
+    'direct-url'?: string | undefined;
+    schema?: string | undefined;
+  },
   logger?: Logger,
 ): Dispatch {
   const connectionString = values['database-url'] ?? process.env['DATABASE_URL'];
   if (!connectionString) {
     throw new CliError('no database: set DATABASE_URL or pass --database-url', 2);
   }
+  const direct = values['direct-url'];
   return createDispatch({
     connectionString,
+    ...(direct ? { directConnectionString: direct } : {}),
     schema: values.schema ?? 'pgdispatch',
     logger: logger ?? defaultLogger(),
     maxPoolSize: 5,

@@ -7,6 +7,7 @@ import { checkKeys } from '../core/option-keys.js';
 import type { FunctionRegistry, Registry } from '../registry/registry.js';
 import type { Runtime } from '../sql/runtime.js';
 import { checkOptionText, serializeInput } from './checks.js';
+import { NotifyLimiter } from './notify.js';
 import { runIn, type Transaction } from './transaction.js';
 
 export interface CallOptions {
@@ -45,12 +46,19 @@ export class Dispatcher {
   readonly #rt: Runtime;
   readonly #registry: FunctionRegistry;
   readonly #maxInputBytes: number;
+  readonly #notify: NotifyLimiter;
   #registered: Promise<void> | null = null;
 
-  constructor(rt: Runtime, registry: FunctionRegistry, maxInputBytes: number) {
+  constructor(
+    rt: Runtime,
+    registry: FunctionRegistry,
+    maxInputBytes: number,
+    notify = new NotifyLimiter(0, false),
+  ) {
     this.#rt = rt;
     this.#registry = registry;
     this.#maxInputBytes = maxInputBytes;
+    this.#notify = notify;
   }
 
   async dispatch(name: string, input: unknown, options: CallOptions): Promise<string> {
@@ -59,7 +67,7 @@ export class Dispatcher {
     const params = [
       name,
       serializeInput(input, this.#maxInputBytes),
-      JSON.stringify(callOptionsToSql(options)),
+      JSON.stringify(this.#notify.apply(callOptionsToSql(options))),
     ];
     await this.#ensureRegistered();
     const rows = await runIn<{ id: string }>(
@@ -89,7 +97,7 @@ export class Dispatcher {
     const params = [
       name,
       `[${inputs.map((input) => serializeInput(input, this.#maxInputBytes)).join(',')}]`,
-      JSON.stringify(callOptionsToSql(options)),
+      JSON.stringify(this.#notify.apply(callOptionsToSql(options))),
     ];
     await this.#ensureRegistered();
     const rows = await runIn<{ id: string }>(

@@ -35,6 +35,8 @@ export interface JobFeedOptions {
   bufferSize?: number;
   /** A job waiting in the buffer longer than this goes back to the queue, for idle workers, in ms. (Default: 10000) */
   bufferTtlMs?: number;
+  /** LISTEN for new jobs; false polls only. (Default: true) */
+  listen?: boolean;
 }
 
 export class JobFeed {
@@ -70,13 +72,18 @@ export class JobFeed {
         this.#fill();
       },
     });
-    this.#listener = new JobListener(options.pool, options.logger, () => this.poke());
+    this.#listener = new JobListener(options.pool, options.logger, (windowMs) => {
+      // A coalesced notification speaks for the dispatches of the next
+      // `windowMs` too, which announce nothing: claim again then.
+      if (windowMs > 0) this.wakeAt(new Date(Date.now() + windowMs));
+      this.poke();
+    });
     this.#wakeTimers = new WakeTimers(() => this.poke());
   }
 
   /** Listens, starts polling and claims the first batch. Throws if the database is unreachable. */
   async start(): Promise<void> {
-    await this.#listener.start();
+    if (this.#options.listen !== false) await this.#listener.start();
     this.#pollTimer = setInterval(() => {
       void this.#returnStale();
       this.poke();

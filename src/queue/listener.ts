@@ -12,13 +12,14 @@ const LISTEN_CHANNEL = 'jobs:insert';
 export class JobListener {
   readonly #pool: pg.Pool;
   readonly #logger: Logger;
-  readonly #onNotify: () => void;
+  /** Called with the coalescing window of the notification (0 for graphile-worker's own). */
+  readonly #onNotify: (windowMs: number) => void;
   #client: pg.PoolClient | undefined;
   #detach: () => void = () => {};
   #listening: Promise<void> | null = null;
   #stopped = false;
 
-  constructor(pool: pg.Pool, logger: Logger, onNotify: () => void) {
+  constructor(pool: pg.Pool, logger: Logger, onNotify: (windowMs: number) => void) {
     this.#pool = pool;
     this.#logger = logger;
     this.#onNotify = onNotify;
@@ -37,7 +38,7 @@ export class JobListener {
 
   async #listen(): Promise<void> {
     const client = await this.#pool.connect();
-    const onNotification = () => this.#onNotify();
+    const onNotification = (msg: pg.Notification) => this.#onNotify(coalescingWindow(msg.payload));
     const onError = (err: Error) => {
       detach();
       if (this.#client !== client) return;
@@ -73,7 +74,7 @@ export class JobListener {
       this.#listening = this.#listen().then(
         () => {
           this.#logger.info('listening for new jobs again');
-          this.#onNotify();
+          this.#onNotify(0);
         },
         () => this.#relisten(attempt + 1),
       );
@@ -96,5 +97,16 @@ export class JobListener {
       client.off('error', ignore);
       client.release(err as Error);
     }
+  }
+}
+
+/** The `window` of a coalesced `jobs:insert` payload (0 for graphile-worker's own). */
+function coalescingWindow(payload: string | undefined): number {
+  if (!payload?.includes('"window"')) return 0;
+  try {
+    const w = (JSON.parse(payload) as { window?: unknown }).window;
+    return typeof w === 'number' && w > 0 ? w : 0;
+  } catch {
+    return 0;
   }
 }

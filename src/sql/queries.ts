@@ -16,8 +16,8 @@ export type { NamedQuery } from './named.js';
 
 export type Queries = ReturnType<typeof buildQueries>;
 
-export function buildQueries(schema: string) {
-  const st = statements(schema);
+export function buildQueries(schema: string, prepared = true) {
+  const st = statements(schema, prepared);
   return {
     ...dispatchStatements(st),
     ...queueStatements(st),

@@ -13,10 +13,23 @@ export interface Runtime {
   readonly schema: string;
   readonly logger: Logger;
   readonly queries: Queries;
+  /** Whether workers LISTEN for new jobs: false in poll-only mode. */
+  readonly listen: boolean;
 }
 
-export function createRuntime(pool: pg.Pool, schema: string, logger: Logger): Runtime {
-  return { pool, schema, logger, queries: buildQueries(schema) };
+export function createRuntime(
+  pool: pg.Pool,
+  schema: string,
+  logger: Logger,
+  options: { preparedStatements?: boolean; listen?: boolean } = {},
+): Runtime {
+  return {
+    pool,
+    schema,
+    logger,
+    queries: buildQueries(schema, options.preparedStatements ?? true),
+    listen: options.listen ?? true,
+  };
 }
 
 /** The key under which the facade hands its runtime to the operations functions. */

@@ -53,10 +53,12 @@ const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 export class Endpoints {
   readonly #pool: pg.Pool;
   readonly #s: string;
+  readonly #prepared: boolean;
 
-  constructor(pool: pg.Pool, schema: string) {
+  constructor(pool: pg.Pool, schema: string, prepared = true) {
     this.#pool = pool;
     this.#s = quoteIdent(schema);
+    this.#prepared = prepared;
   }
 
   /** Adds (or replaces the settings of) an endpoint; returns it with its secret. */
@@ -217,7 +219,8 @@ export class Endpoints {
 
   async #query<R>(name: string, text: string, values: unknown[]): Promise<R[]> {
     try {
-      return (await this.#pool.query({ name: `pgd_${name}/${this.#s}`, text, values })).rows as R[];
+      const statement = this.#prepared ? { name: `pgd_${name}/${this.#s}`, text } : { text };
+      return (await this.#pool.query({ ...statement, values })).rows as R[];
     } catch (err) {
       throw fromPgError(err);
     }

@@ -108,6 +108,7 @@ export async function startWorker(
     concurrency: o.concurrency,
     bufferSize: o.prefetch,
     pollIntervalMs: o.pollIntervalMs,
+    listen: rt.listen,
     run: (job: ClaimedJob, shutdown: AbortSignal) => {
       const attempt = attempts.get(job.task_id);
       if (!attempt) throw new Error(`no function for graphile-worker task ${job.task_id}`);
