@@ -9,6 +9,7 @@ export {
   type Handler,
   type ManyCallOptions,
   type PgQueryable,
+  type RegisteredFunction,
   type Transaction,
 } from './client.js';
 export type { MigrateResult } from './schema/migrate.js';
@@ -22,6 +23,7 @@ export type {
   HistoryEntry,
   PgDispatchDatabase,
   RetryPoliciesTable,
+  Timestamp,
 } from './schema/types.js';
 export { DispatchError, ERROR_CODES, type ErrorCode } from './core/errors.js';
 export {
@@ -29,6 +31,7 @@ export {
   type AttemptStatus,
   CALL_STATUSES,
   type CallStatus,
+  type Classification,
   classifyError,
   isRetryable,
   OutcomeError,
@@ -42,13 +45,33 @@ export type { WorkerHandle, WorkerOptions } from './worker/options.js';
 export { type Endpoint, Endpoints, type NewEndpoint } from './webhook/endpoints.js';
 export type { WebhookInput, WebhookOptions, WebhookOutput } from './webhook/function.js';
 export {
+  AddressGuard,
+  AddressGuardOptionError,
+  type AddressGuardOptions,
+  type AddressKind,
+  type AddressRefusedCode,
+  AddressRefusedError,
   classifyAddress,
   generateSecret,
+  type HeaderSource,
   parseRetryAfter,
+  type ResolveFunction,
+  SenderClosedError,
+  type SendRequest,
+  type SendResponse,
+  type SendResult,
+  type SendTimeouts,
+  type SignInput,
   signWebhook,
+  type VerifyOptions,
   verifyWebhook,
+  type WebhookHeaders,
+  type WebhookSecret,
+  WebhookSecretError,
   WebhookSender,
+  type WebhookSenderOptions,
   WebhookVerificationError,
+  type WebhookVerificationErrorCode,
 } from './webhook/index.js';
 export {
   type BulkOptions,
@@ -60,5 +83,6 @@ export {
 } from './dispatch/bulk.js';
 export { type PruneOptions, pruneCalls } from './maintain/prune.js';
 export { listWorkers, type WorkerInfo } from './observe/read-model.js';
+export type { AbortSource } from './core/abort.js';
 export { formatCompact, parseDuration } from './core/duration.js';
 export type { RetentionOptions } from './maintain/retention.js';

@@ -5,7 +5,8 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
 import type { AttemptStatus, CallStatus } from '../core/outcome.js';
 
-type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** A timestamptz column: read as a Date, written as a Date or an ISO string. */
+export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 export interface CallsTable {
   id: Generated<string>;
