@@ -2,6 +2,7 @@ import { redactForDisplay, redactUrlsIn } from '../../core/redact.js';
 import { callTimeline, type TimelineRow } from '../../observe/read-model.js';
 import { runtimeOf } from '../../sql/runtime.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
+import { printJson } from '../json.js';
 import { callIdArg, noExtraArgs, withDispatch } from '../options.js';
 import { formatAge, formatMs, formatTime, printTable } from '../output.js';
 
@@ -28,9 +29,9 @@ export const showCommand: Command = {
         return { call, timeline: await callTimeline(runtimeOf(d), id) };
       }),
     );
-    if (!call) throw new CliError(`call ${id} not found`);
+    if (!call) throw new CliError(`call ${id} not found`, 1, 'CALL_NOT_FOUND');
     if (values.json) {
-      console.log(JSON.stringify({ call, timeline }, null, 2));
+      printJson({ call, timeline });
       return 0;
     }
     const field = (k: string, v: string) => console.log(`  ${k.padEnd(13)} ${v}`);
