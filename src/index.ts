@@ -11,12 +11,14 @@ export {
   type PgQueryable,
   type RegisteredFunction,
   type Transaction,
+  type Validator,
 } from './client.js';
 export type { MigrateResult } from './schema/migrate.js';
 export type {
   Attempt,
   Call,
   CallEventsTable,
+  EndpointsTable,
   AttemptsTable,
   CallsTable,
   FunctionsTable,
@@ -24,6 +26,7 @@ export type {
   PgDispatchDatabase,
   RetryPoliciesTable,
   Timestamp,
+  WorkersTable,
 } from './schema/types.js';
 export { DispatchError, ERROR_CODES, type ErrorCode } from './core/errors.js';
 export {

@@ -4,6 +4,7 @@
  */
 import { DispatchError } from '../core/errors.js';
 import { checkKeys } from '../core/option-keys.js';
+import { validateInput } from '../registry/validate.js';
 import type { FunctionRegistry, Registry } from '../registry/registry.js';
 import type { Runtime } from '../sql/runtime.js';
 import { checkOptionText, serializeInput } from './checks.js';
@@ -55,10 +56,11 @@ export class Dispatcher {
 
   async dispatch(name: string, input: unknown, options: CallOptions): Promise<string> {
     checkKeys(options, CALL_OPTION_KEYS, 'dispatch option');
-    this.#validate(name, input);
+    let value = this.#validate(name, input);
+    if (value instanceof Promise) value = await value;
     const params = [
       name,
-      serializeInput(input, this.#maxInputBytes),
+      serializeInput(value, this.#maxInputBytes),
       JSON.stringify(callOptionsToSql(options)),
     ];
     await this.#ensureRegistered();
@@ -85,10 +87,11 @@ export class Dispatcher {
     }
     checkKeys(options, MANY_CALL_OPTION_KEYS, 'dispatchMany option');
     if (inputs.length === 0) return [];
-    for (const input of inputs) this.#validate(name, input);
+    let values = inputs.map((input) => this.#validate(name, input));
+    if (values.some((v) => v instanceof Promise)) values = await Promise.all(values);
     const params = [
       name,
-      `[${inputs.map((input) => serializeInput(input, this.#maxInputBytes)).join(',')}]`,
+      `[${values.map((input) => serializeInput(input, this.#maxInputBytes)).join(',')}]`,
       JSON.stringify(callOptionsToSql(options)),
     ];
     await this.#ensureRegistered();
@@ -106,17 +109,10 @@ export class Dispatcher {
     this.#registered = null;
   }
 
-  #validate(name: string, input: unknown): void {
+  /** The input to store (a schema's output), or its promise for an async schema. */
+  #validate(name: string, input: unknown): unknown {
     const validate = this.#registry.require(name).options.validate;
-    if (!validate) return;
-    try {
-      validate(input);
-    } catch (err) {
-      if (err instanceof DispatchError) throw err;
-      throw new DispatchError('INVALID_INPUT', `${name}: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+    return validate ? validateInput(name, validate, input) : input;
   }
 
   #ensureRegistered(): Promise<void> {

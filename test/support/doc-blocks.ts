@@ -34,8 +34,8 @@ export function docSteps(markdown: string, page: string): DocStep[] {
   return steps;
 }
 
-/** Type errors of the blocks written to `paths`, strict, 'pgdispatch' mapped to the sources. */
-export function docTypeErrors(paths: string[], page: string): string[] {
+/** Type errors of the blocks written to `paths` (one program), strict, 'pgdispatch' mapped to the sources. */
+export function docTypeErrors(paths: string[]): string[] {
   const options: ts.CompilerOptions = {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.NodeNext,
@@ -49,7 +49,7 @@ export function docTypeErrors(paths: string[], page: string): string[] {
     paths: { pgdispatch: [fileURLToPath(new URL('../../src/index.ts', import.meta.url))] },
   };
   const program = ts.createProgram(paths, options);
-  const marker = `// ${page} line `;
+  const marker = /^\/\/ (\S+) line (\d+)$/;
   return ts
     .getPreEmitDiagnostics(program)
     .filter((d) => d.file && paths.includes(d.file.fileName))
@@ -57,8 +57,9 @@ export function docTypeErrors(paths: string[], page: string): string[] {
       const { line } = d.file!.getLineAndCharacterOfPosition(d.start ?? 0);
       const text = d.file!.text.split('\n');
       let m = line;
-      while (m > 0 && !text[m]!.startsWith(marker)) m--;
-      const pageLine = Number(text[m]!.slice(marker.length)) + (line - m);
-      return `${page} line ${pageLine}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+      while (m > 0 && !marker.test(text[m]!)) m--;
+      const [, page, start] = marker.exec(text[m]!) ?? [];
+      const where = `${page} line ${Number(start) + (line - m)}`;
+      return `${where}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
     });
 }
