@@ -44,6 +44,7 @@ export {
   TemporaryError,
   ThrottledError,
 } from './core/outcome.js';
+export { PROMETHEUS_CONTENT_TYPE } from './observe/prometheus.js';
 export type { WorkerHandle, WorkerOptions } from './worker/options.js';
 export { type Endpoint, Endpoints, type NewEndpoint } from './webhook/endpoints.js';
 export type { WebhookInput, WebhookOptions, WebhookOutput } from './webhook/function.js';

@@ -159,7 +159,7 @@ export async function startWorker(
   };
   signals.onStop(() => void stop());
 
-  return { id: workerId, stop, done, metricsPort };
+  return { id: workerId, stop, done, metricsPort, metrics: () => metrics.render() };
 }
 
 /** The attempt runner of each function, by its graphile-worker task id (created if no job named it yet). */
