@@ -132,7 +132,7 @@ export class Dispatch {
   readonly webhook: DispatchFunction<WebhookInput, WebhookOutput>;
   /** Webhook endpoints: add, list, rotate secrets, disable, enable. */
   readonly endpoints: Endpoints;
-  /** For pgdispatch's own operations functions (retryCalls, the CLI); not part of the API. */
+  /** @internal For pgdispatch's own operations functions (retryCalls, the CLI); not part of the API. */
   readonly [RUNTIME]: Runtime;
   readonly #webhook: WebhookFunction;
   readonly #ownsPool: boolean;
