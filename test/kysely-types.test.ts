@@ -12,7 +12,7 @@ const COLUMNS = {
   calls: [
     'id', 'function', 'input', 'status', 'attempts', 'retry_policy', 'max_attempts', 'priority',
     'idempotency_key', 'created_at', 'next_attempt_at', 'finished_at', 'last_error', 'output',
-    'job_id',
+    'job_id', 'trace_context',
   ],
   attempts: [
     'call_id', 'attempt', 'started_at', 'finished_at', 'duration_ms', 'status', 'http_status',

@@ -5,6 +5,7 @@
 import { DispatchError } from '../core/errors.js';
 import { checkKeys } from '../core/option-keys.js';
 import { validateInput } from '../registry/validate.js';
+import { type DispatchSpan, loadOpenTelemetry, openTelemetryLoaded, startDispatchSpan } from '../core/tracing.js';
 import type { FunctionRegistry, Registry } from '../registry/registry.js';
 import type { Runtime } from '../sql/runtime.js';
 import { checkOptionText, serializeInput } from './checks.js';
@@ -58,17 +59,18 @@ export class Dispatcher {
     checkKeys(options, CALL_OPTION_KEYS, 'dispatch option');
     let value = this.#validate(name, input);
     if (value instanceof Promise) value = await value;
-    const params = [
-      name,
-      serializeInput(value, this.#maxInputBytes),
-      JSON.stringify(callOptionsToSql(options)),
-    ];
+    const sqlOptions = callOptionsToSql(options);
+    const serialized = serializeInput(value, this.#maxInputBytes);
     await this.#ensureRegistered();
-    const rows = await runIn<{ id: string }>(
-      this.#rt,
-      options.tx,
-      this.#rt.queries.dispatch,
-      params,
+    if (!openTelemetryLoaded()) await loadOpenTelemetry();
+    const span = startDispatchSpan(name, 1);
+    if (span) sqlOptions['trace_context'] = span.carrier;
+    const rows = await traced(span, () =>
+      runIn<{ id: string }>(this.#rt, options.tx, this.#rt.queries.dispatch, [
+        name,
+        serialized,
+        JSON.stringify(sqlOptions),
+      ]),
     );
     return rows[0]!.id;
   }
@@ -89,17 +91,18 @@ export class Dispatcher {
     if (inputs.length === 0) return [];
     let values = inputs.map((input) => this.#validate(name, input));
     if (values.some((v) => v instanceof Promise)) values = await Promise.all(values);
-    const params = [
-      name,
-      `[${values.map((input) => serializeInput(input, this.#maxInputBytes)).join(',')}]`,
-      JSON.stringify(callOptionsToSql(options)),
-    ];
+    const sqlOptions = callOptionsToSql(options);
+    const serialized = `[${values.map((input) => serializeInput(input, this.#maxInputBytes)).join(',')}]`;
     await this.#ensureRegistered();
-    const rows = await runIn<{ id: string }>(
-      this.#rt,
-      options.tx,
-      this.#rt.queries.dispatchMany,
-      params,
+    if (!openTelemetryLoaded()) await loadOpenTelemetry();
+    const span = startDispatchSpan(name, inputs.length);
+    if (span) sqlOptions['trace_context'] = span.carrier;
+    const rows = await traced(span, () =>
+      runIn<{ id: string }>(this.#rt, options.tx, this.#rt.queries.dispatchMany, [
+        name,
+        serialized,
+        JSON.stringify(sqlOptions),
+      ]),
     );
     return rows.map((r) => r.id);
   }
@@ -181,4 +184,20 @@ function callOptionsToSql(o: CallOptions): Record<string, unknown> {
     out['max_attempts'] = o.maxAttempts;
   }
   return out;
+}
+
+/** Runs the insert, ending the dispatch's span (when traced) with its ids or its error. */
+async function traced(
+  span: DispatchSpan | undefined,
+  insert: () => Promise<{ id: string }[]>,
+): Promise<{ id: string }[]> {
+  if (!span) return insert();
+  try {
+    const rows = await insert();
+    span.end(rows.map((r) => r.id));
+    return rows;
+  } catch (err) {
+    span.end([], err);
+    throw err;
+  }
 }

@@ -24,6 +24,8 @@ export interface CallsTable {
   last_error: string | null;
   output: unknown;
   job_id: string | null;
+  /** The dispatch's W3C trace context (`traceparent`, `tracestate`), when it was traced. */
+  trace_context: { traceparent: string; tracestate?: string } | null;
 }
 
 export interface AttemptsTable {
@@ -130,7 +132,7 @@ export interface PgDispatchDatabase {
 }
 
 /** A call as read back from the database (bigint ids are strings, as pg returns them). */
-export type Call = Omit<Selectable<CallsTable>, 'job_id'>;
+export type Call = Omit<Selectable<CallsTable>, 'job_id' | 'trace_context'>;
 
 /** One finished attempt of a call. */
 export type Attempt = Selectable<AttemptsTable>;

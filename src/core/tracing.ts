@@ -19,6 +19,11 @@ const TRACER = 'pgdispatch';
 let api: Api | null | undefined;
 let loading: Promise<Api | null> | undefined;
 
+/** Whether the import was tried: after that, the hooks below decide synchronously. */
+export function openTelemetryLoaded(): boolean {
+  return api !== undefined;
+}
+
 /** Imports @opentelemetry/api once; resolves to null when it is not installed. */
 export function loadOpenTelemetry(): Promise<Api | null> {
   loading ??= import('@opentelemetry/api').then(
@@ -120,6 +125,16 @@ export interface HttpDetails {
   method: string;
   url: string;
   statusCode?: number;
+}
+
+/** The attempt context's method that takes a request's HTTP details, for its span. */
+export const HTTP_REQUEST: unique symbol = Symbol('pgdispatch.httpRequest');
+
+/** Tells the attempt behind `ctx` which request it sent, when it takes such details. */
+export function reportHttpRequest(ctx: object, details: { method: string; url: string }): void {
+  (ctx as { [HTTP_REQUEST]?: (d: { method: string; url: string }) => void })[HTTP_REQUEST]?.(
+    details,
+  );
 }
 
 /** The consumer span of one attempt. */
