@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { docSteps, docTypeErrors } from './support/doc-blocks.js';
 
-const PAGES = ['docs/recipes.md', 'docs/typescript.md'];
+const PAGES = ['docs/recipes.md', 'docs/typescript.md', 'docs/observability.md'];
 const TMP = new URL('./.docs-tmp/', import.meta.url);
 
 const pages = PAGES.map((page) => {
@@ -41,7 +41,8 @@ it('has ts blocks that type-check', () => {
     steps.flatMap((s, i) => (s.kind === 'ts' ? [files[i]!] : [])),
   );
   expect(docTypeErrors(ts)).toEqual([]);
-});
+  // Express's, Fastify's and OpenTelemetry's types: about 10 s on an idle machine.
+}, 180_000);
 
 for (const { page, steps, files } of pages) {
   describe(page, () => {

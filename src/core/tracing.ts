@@ -18,6 +18,8 @@ const TRACER = 'pgdispatch';
 
 let api: Api | null | undefined;
 let loading: Promise<Api | null> | undefined;
+// A proxy: it finds a provider registered after the first call.
+let tracer: import('@opentelemetry/api').Tracer | undefined;
 
 /** Whether the import was tried: after that, the hooks below decide synchronously. */
 export function openTelemetryLoaded(): boolean {
@@ -61,21 +63,21 @@ export interface DispatchSpan {
 export function startDispatchSpan(functionName: string, count: number): DispatchSpan | undefined {
   if (!api) return undefined;
   const { trace, SpanKind } = api;
-  const attributes: Attributes = {
+  tracer ??= trace.getTracer(TRACER, VERSION);
+  const span = tracer.startSpan(`send ${functionName}`, { kind: SpanKind.PRODUCER });
+  const sc = span.spanContext();
+  if (!span.isRecording()) {
+    // Not sampled, or no provider: pass on a valid parent's context, record nothing.
+    return trace.isSpanContextValid(sc) ? { carrier: carrierOf(sc), end: () => {} } : undefined;
+  }
+  // Set after the check: a no-op span costs no attribute object.
+  span.setAttributes({
     'messaging.system': 'pgdispatch',
     'messaging.operation.type': 'send',
     'messaging.operation.name': 'dispatch',
     'messaging.destination.name': functionName,
-  };
-  if (count !== 1) attributes['messaging.batch.message_count'] = count;
-  const span = trace
-    .getTracer(TRACER, VERSION)
-    .startSpan(`send ${functionName}`, { kind: SpanKind.PRODUCER, attributes });
-  const sc = span.spanContext();
-  if (!span.isRecording() && !trace.isSpanContextValid(sc)) {
-    span.end();
-    return undefined;
-  }
+  });
+  if (count !== 1) span.setAttribute('messaging.batch.message_count', count);
   const carrier = carrierOf(sc);
   const { SpanStatusCode } = api;
   return {
@@ -158,29 +160,23 @@ export function startAttemptSpan(
 ): AttemptSpan | undefined {
   if (!api) return undefined;
   const { trace, context, SpanKind, ROOT_CONTEXT } = api;
-  const tracer = trace.getTracer(TRACER, VERSION);
+  tracer ??= trace.getTracer(TRACER, VERSION);
   const producer = carrier == null ? undefined : spanContextOf(carrier);
   const parent = producer ? trace.setSpanContext(ROOT_CONTEXT, producer) : ROOT_CONTEXT;
   const span: Span = tracer.startSpan(
     `process ${functionName}`,
-    {
-      kind: SpanKind.CONSUMER,
-      attributes: {
-        'messaging.system': 'pgdispatch',
-        'messaging.operation.type': 'process',
-        'messaging.operation.name': 'run',
-        'messaging.destination.name': functionName,
-        'messaging.message.id': callId,
-        'pgdispatch.attempt': attempt,
-      },
-      links: producer ? [{ context: producer }] : [],
-    },
+    { kind: SpanKind.CONSUMER, ...(producer ? { links: [{ context: producer }] } : {}) },
     parent,
   );
-  if (!span.isRecording()) {
-    span.end();
-    return undefined;
-  }
+  if (!span.isRecording()) return undefined;
+  span.setAttributes({
+    'messaging.system': 'pgdispatch',
+    'messaging.operation.type': 'process',
+    'messaging.operation.name': 'run',
+    'messaging.destination.name': functionName,
+    'messaging.message.id': callId,
+    'pgdispatch.attempt': attempt,
+  });
   const active = trace.setSpan(parent, span);
   const { SpanStatusCode } = api;
   return {
