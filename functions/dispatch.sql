@@ -9,6 +9,7 @@ declare
   s record;
   v_key text := options ->> 'idempotency_key';
   v_notify integer := :"schema".notify_window(options);
+  v_trace jsonb := options -> 'trace_context';
   v_id bigint;
   v_job bigint;
 begin
@@ -25,12 +26,12 @@ begin
   v_id := nextval(':"schema".calls_id_seq'::regclass);
   if v_key is null then
     v_job := :"schema".insert_job_notify(
-      function_name, json_build_object('id', v_id, 'attempt', 1, 'input', input),
+      function_name, :"schema".job_payload(v_id, 1, input, v_trace),
       s.run_at, s.priority, v_notify);
     insert into :"schema".calls (id, function, input, retry_policy, max_attempts, priority,
-                                 next_attempt_at, job_id)
+                                 next_attempt_at, job_id, trace_context)
     values (v_id, function_name, input, s.retry_policy, s.max_attempts, s.priority,
-            coalesce(s.run_at, now()), v_job);
+            coalesce(s.run_at, now()), v_job, v_trace);
     return v_id;
   end if;
 
@@ -38,12 +39,12 @@ begin
   -- subtransaction (job included) rolls back and it returns the winner's id.
   begin
     v_job := :"schema".insert_job_notify(
-      function_name, json_build_object('id', v_id, 'attempt', 1, 'input', input),
+      function_name, :"schema".job_payload(v_id, 1, input, v_trace),
       s.run_at, s.priority, v_notify);
     insert into :"schema".calls (id, function, input, retry_policy, max_attempts, priority,
-                                 idempotency_key, next_attempt_at, job_id)
+                                 idempotency_key, next_attempt_at, job_id, trace_context)
     values (v_id, function_name, input, s.retry_policy, s.max_attempts, s.priority, v_key,
-            coalesce(s.run_at, now()), v_job);
+            coalesce(s.run_at, now()), v_job, v_trace);
   exception when unique_violation then
     select c.id into v_id from :"schema".calls c
      where c.function = function_name and c.idempotency_key = v_key;

@@ -30,13 +30,13 @@ begin
   ), jobs as (
     -- In input order, so that job ids (graphile-worker's tie-break) follow it.
     insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts, priority)
-    select v_task, json_build_object('id', i.id, 'attempt', 1, 'input', i.value),
+    select v_task, :"schema".job_payload(i.id, 1, i.value, options -> 'trace_context'),
            coalesce(s.run_at, now()), :"schema".job_max_attempts(), s.priority
       from items i order by i.ord
     returning id as job_id, (payload ->> 'id')::bigint as call_id
   ), inserted as (
     insert into :"schema".calls (id, function, input, retry_policy, max_attempts, priority,
-                                 next_attempt_at, job_id)
+                                 next_attempt_at, job_id, trace_context)
     select i.id, function_name, i.value,
            coalesce(options ->> 'retry_policy',
                     -- Only webhook inputs imply a policy: no function call per
@@ -45,7 +45,7 @@ begin
                          then :"schema".input_retry_policy(function_name, i.value) end,
                     s.retry_policy),
            s.max_attempts, s.priority,
-           coalesce(s.run_at, now()), jobs.job_id
+           coalesce(s.run_at, now()), jobs.job_id, options -> 'trace_context'
       from items i join jobs on jobs.call_id = i.id
   )
   -- Every item is inserted (no key can conflict): the ids, in input order.

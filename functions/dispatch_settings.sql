@@ -22,12 +22,13 @@ begin
       raise exception using errcode = 'PD003', message = 'pgdispatch: options must be a JSON object';
     end if;
     select k into bad from jsonb_object_keys(options) k
-     where k not in ('run_at', 'idempotency_key', 'retry_policy', 'priority', 'max_attempts')
+     where k not in ('run_at', 'idempotency_key', 'retry_policy', 'priority', 'max_attempts',
+                     'trace_context')
      limit 1;
     if bad is not null then
       raise exception using errcode = 'PD003',
         message = format('pgdispatch: unknown option %L', bad),
-        hint = 'Options are run_at, idempotency_key, retry_policy, priority and max_attempts.';
+        hint = 'Options are run_at, idempotency_key, retry_policy, priority, max_attempts and trace_context.';
     end if;
   end if;
 

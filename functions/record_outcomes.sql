@@ -129,7 +129,7 @@ begin
           v_status := 'retrying';
           -- The next attempt's job, as dispatch adds the first.
           v_job := :"schema".insert_job(
-            c.function, json_build_object('id', c.id, 'attempt', r.attempt + 1, 'input', c.input),
+            c.function, :"schema".job_payload(c.id, r.attempt + 1, c.input, c.trace_context),
             v_next, c.priority);
         end if;
       end if;

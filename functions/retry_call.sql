@@ -18,7 +18,7 @@ begin
   end if;
   select j.id into v_job from graphile_worker.add_job(
     c.function,
-    json_build_object('id', c.id, 'attempt', c.attempts + 1, 'input', c.input),
+    :"schema".job_payload(c.id, c.attempts + 1, c.input, c.trace_context),
     max_attempts => :"schema".job_max_attempts(), priority => c.priority) j;
   update :"schema".calls c1
      set status = 'retrying', finished_at = null, next_attempt_at = now(), job_id = v_job

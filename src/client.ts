@@ -4,6 +4,7 @@
  * inserts a call inside the caller's transaction. It builds the runtime and
  * the registry that everything below it is given, and delegates.
  */
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { DispatchError } from './core/errors.js';
@@ -45,6 +46,7 @@ export type { CallOptions, ManyCallOptions } from './dispatch/dispatch.js';
 export type { PgQueryable, Transaction } from './dispatch/transaction.js';
 export type { CallContext, FunctionOptions, Handler } from './registry/handler.js';
 export type { RegisteredFunction } from './registry/registry.js';
+export type { Validator } from './registry/validate.js';
 
 export interface DispatchOptions {
   /** Postgres connection string. (Default: `process.env.DATABASE_URL`) */
@@ -129,14 +131,17 @@ const TIMEOUT_KEYS = {
   totalMs: true,
 } as const satisfies Record<keyof NonNullable<WebhookOptions['timeouts']>, true>;
 
-/** A registered function; dispatch calls to it. */
-export class DispatchFunction<I, O> implements RegisteredFunction {
+/**
+ * A registered function; dispatch calls to it. `I` is what `dispatch` takes, `H`
+ * what the handler gets: the same, unless a schema's output differs from its input.
+ */
+export class DispatchFunction<I, O, H = I> implements RegisteredFunction {
   readonly name: string;
   readonly options: RegisteredFunction['options'];
-  readonly handler: Handler<I, O>;
+  readonly handler: Handler<H, O>;
   readonly #dispatch: Dispatch;
 
-  constructor(dispatch: Dispatch, name: string, handler: Handler<I, O>, options: FunctionOptions) {
+  constructor(dispatch: Dispatch, name: string, handler: Handler<H, O>, options: FunctionOptions) {
     this.#dispatch = dispatch;
     this.name = name;
     this.handler = handler;
@@ -175,7 +180,7 @@ export class Dispatch {
   readonly webhook: DispatchFunction<WebhookInput, WebhookOutput>;
   /** Webhook endpoints: add, list, rotate secrets, disable, enable. */
   readonly endpoints: Endpoints;
-  /** For pgdispatch's own operations functions (retryCalls, the CLI); not part of the API. */
+  /** @internal For pgdispatch's own operations functions (retryCalls, the CLI); not part of the API. */
   readonly [RUNTIME]: Runtime;
   readonly #webhook: WebhookFunction;
   readonly #ownsPool: boolean;
@@ -253,8 +258,24 @@ export class Dispatch {
    *   const res = await fetch(url, { method: 'POST', body: 'Hello webhook' });
    *   if (!res.ok) throw new TemporaryError(`endpoint answered ${res.status}`);
    * }, { retryPolicy: 'webhook' });
+   *
+   * With a Standard Schema as `validate`, the input types come from it:
+   * @example
+   * const notify = dispatch.func('notify', async (input) => send(input.email), {
+   *   validate: z.object({ email: z.email() }),
+   * });
    */
+  func<S extends StandardSchemaV1, O = unknown>(
+    name: string,
+    handler: Handler<StandardSchemaV1.InferOutput<S>, O>,
+    options: FunctionOptions & { validate: S },
+  ): DispatchFunction<StandardSchemaV1.InferInput<S>, O, StandardSchemaV1.InferOutput<S>>;
   func<I = unknown, O = unknown>(
+    name: string,
+    handler: Handler<I, O>,
+    options?: FunctionOptions,
+  ): DispatchFunction<I, O>;
+  func<I, O>(
     name: string,
     handler: Handler<I, O>,
     options: FunctionOptions = {},

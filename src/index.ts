@@ -9,19 +9,24 @@ export {
   type Handler,
   type ManyCallOptions,
   type PgQueryable,
+  type RegisteredFunction,
   type Transaction,
+  type Validator,
 } from './client.js';
 export type { MigrateResult } from './schema/migrate.js';
 export type {
   Attempt,
   Call,
   CallEventsTable,
+  EndpointsTable,
   AttemptsTable,
   CallsTable,
   FunctionsTable,
   HistoryEntry,
   PgDispatchDatabase,
   RetryPoliciesTable,
+  Timestamp,
+  WorkersTable,
 } from './schema/types.js';
 export { DispatchError, ERROR_CODES, type ErrorCode } from './core/errors.js';
 export {
@@ -29,6 +34,7 @@ export {
   type AttemptStatus,
   CALL_STATUSES,
   type CallStatus,
+  type Classification,
   classifyError,
   isRetryable,
   OutcomeError,
@@ -38,17 +44,38 @@ export {
   TemporaryError,
   ThrottledError,
 } from './core/outcome.js';
+export { PROMETHEUS_CONTENT_TYPE } from './observe/prometheus.js';
 export type { WorkerHandle, WorkerOptions } from './worker/options.js';
 export { type Endpoint, Endpoints, type NewEndpoint } from './webhook/endpoints.js';
 export type { WebhookInput, WebhookOptions, WebhookOutput } from './webhook/function.js';
 export {
+  AddressGuard,
+  AddressGuardOptionError,
+  type AddressGuardOptions,
+  type AddressKind,
+  type AddressRefusedCode,
+  AddressRefusedError,
   classifyAddress,
   generateSecret,
+  type HeaderSource,
   parseRetryAfter,
+  type ResolveFunction,
+  SenderClosedError,
+  type SendRequest,
+  type SendResponse,
+  type SendResult,
+  type SendTimeouts,
+  type SignInput,
   signWebhook,
+  type VerifyOptions,
   verifyWebhook,
+  type WebhookHeaders,
+  type WebhookSecret,
+  WebhookSecretError,
   WebhookSender,
+  type WebhookSenderOptions,
   WebhookVerificationError,
+  type WebhookVerificationErrorCode,
 } from './webhook/index.js';
 export {
   type BulkOptions,
@@ -60,6 +87,7 @@ export {
 } from './dispatch/bulk.js';
 export { type PruneOptions, pruneCalls } from './maintain/prune.js';
 export { listWorkers, type WorkerInfo } from './observe/read-model.js';
+export type { AbortSource } from './core/abort.js';
 export { formatCompact, parseDuration } from './core/duration.js';
 export type { RetentionOptions } from './maintain/retention.js';
 export type {

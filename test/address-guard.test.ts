@@ -115,13 +115,13 @@ describe('AddressGuard.checkUrl', () => {
       'gopher://example.com',
       'not a url',
     ]) {
-      expect(refusalCode(() => guard.checkUrl(url))).toBe('ERR_PGDISPATCH_URL_REFUSED');
+      expect(refusalCode(() => guard.checkUrl(url))).toBe('URL_REFUSED');
     }
     expect(() => guard.checkUrl('https://user:pw@example.com/')).toThrow(/credentials/);
     expect(() => guard.checkUrl('https://user:pw@example.com/')).not.toThrow(/pw/);
     const httpsOnly = new AddressGuard({ httpsOnly: true });
     expect(refusalCode(() => httpsOnly.checkUrl('http://example.com/'))).toBe(
-      'ERR_PGDISPATCH_URL_REFUSED',
+      'URL_REFUSED',
     );
     expect(httpsOnly.checkUrl('https://example.com/').protocol).toBe('https:');
   });
@@ -143,7 +143,7 @@ describe('AddressGuard.checkUrl', () => {
       expect(
         refusalCode(() => guard.checkUrl(url)),
         url,
-      ).toBe('ERR_PGDISPATCH_ADDRESS_REFUSED');
+      ).toBe('ADDRESS_REFUSED');
     }
   });
 
@@ -227,7 +227,7 @@ describe('AddressGuard.lookup', () => {
   it('refuses a hostname that resolves to loopback (real DNS: localhost)', async () => {
     const { err } = await lookup(new AddressGuard(), 'localhost', true);
     expect(err).toBeInstanceOf(AddressRefusedError);
-    expect(err?.code).toBe('ERR_PGDISPATCH_ADDRESS_REFUSED');
+    expect(err?.code).toBe('ADDRESS_REFUSED');
     expect(err?.message).toMatch(/localhost at (127\.0\.0\.1|::1): address is loopback/);
   });
 

@@ -81,7 +81,8 @@ describe('pgdispatch endpoints', () => {
     );
     expect(add.code).toBe(0);
     const json = await cli('endpoints', '--json');
-    expect(JSON.parse(json.stdout).headers).toEqual({ authorization: REDACTED, 'x-trace': 'on' });
+    // --json prints one array (docs/cli.md).
+    expect(JSON.parse(json.stdout)[0].headers).toEqual({ authorization: REDACTED, 'x-trace': 'on' });
     const table = await cli('endpoints');
     for (const out of [json.stdout, table.stdout]) {
       expect(out).not.toContain('Bearer-SECRET');

@@ -14,6 +14,7 @@ import {
   statusesFlag,
   withDispatch,
 } from './options.js';
+import { printJson } from './json.js';
 import { progressBar } from './output.js';
 
 export interface BulkVerb {
@@ -32,6 +33,7 @@ export async function runBulkCommand(args: string[], usage: string, v: BulkVerb)
     since: { type: 'string' },
     reason: { type: 'string' },
     'batch-size': { type: 'string' },
+    json: { type: 'boolean' },
   });
   noExtraArgs(positionals, 1, usage);
   const filtered =
@@ -48,9 +50,12 @@ export async function runBulkCommand(args: string[], usage: string, v: BulkVerb)
     if (!changed) {
       throw new CliError(
         `call ${id} was not ${v.past}: only ${v.allowed.join(' or ')} calls can be`,
+        1,
+        'INVALID_STATE',
       );
     }
-    console.log(`call ${id} ${v.past}`);
+    if (values.json) printJson({ action: v.verb, call_id: id, matched: 1, changed: 1 });
+    else console.log(`call ${id} ${v.past}`);
     return 0;
   }
   if (!filtered) {
@@ -79,6 +84,10 @@ export async function runBulkCommand(args: string[], usage: string, v: BulkVerb)
   } finally {
     bar.end();
   }
-  console.log(`${v.past} ${result.changed} of ${result.matched} matching call(s)`);
+  if (values.json) {
+    printJson({ action: v.verb, matched: result.matched, changed: result.changed });
+  } else {
+    console.log(`${v.past} ${result.changed} of ${result.matched} matching call(s)`);
+  }
   return 0;
 }

@@ -1,15 +1,18 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { createDispatch, type Dispatch } from '../client.js';
-import { DispatchError, isConnectionError } from '../core/errors.js';
+import { DispatchError, fromPgError, isConnectionError } from '../core/errors.js';
 import { defaultLogger } from '../core/log.js';
 
 /** An error for the user: printed as one line, no stack trace. */
 export class CliError extends Error {
   readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
+  /** For `--json` errors: `USAGE` (exit code 2) or `FAILED` unless given, e.g. `NOT_FOUND`. */
+  readonly code: string | undefined;
+  constructor(message: string, exitCode = 1, code?: string) {
     super(message);
     this.exitCode = exitCode;
+    this.code = code;
   }
 }
 
@@ -88,13 +91,15 @@ export function connect(
 }
 
 /** Prints an error the way a user wants to read it; returns the exit code. */
-export function printError(err: unknown): number {
+export function printError(thrown: unknown): number {
+  const err = fromPgError(thrown);
   if (err instanceof CliError) {
     console.error(`pgdispatch: ${err.message}`);
     return err.exitCode;
   }
   if (err instanceof DispatchError) {
-    console.error(`pgdispatch: ${err.message} [${err.code}]`);
+    // The SQL functions' messages already start with "pgdispatch: ".
+    console.error(`pgdispatch: ${err.message.replace(/^pgdispatch: /, '')} [${err.code}]`);
     return 1;
   }
   if (isConnectionError(err)) {

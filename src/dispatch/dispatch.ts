@@ -4,6 +4,8 @@
  */
 import { DispatchError } from '../core/errors.js';
 import { checkKeys } from '../core/option-keys.js';
+import { validateInput } from '../registry/validate.js';
+import { type DispatchSpan, loadOpenTelemetry, openTelemetryLoaded, startDispatchSpan } from '../core/tracing.js';
 import type { FunctionRegistry, Registry } from '../registry/registry.js';
 import type { Runtime } from '../sql/runtime.js';
 import { checkOptionText, serializeInput } from './checks.js';
@@ -63,18 +65,20 @@ export class Dispatcher {
 
   async dispatch(name: string, input: unknown, options: CallOptions): Promise<string> {
     checkKeys(options, CALL_OPTION_KEYS, 'dispatch option');
-    this.#validate(name, input);
-    const params = [
-      name,
-      serializeInput(input, this.#maxInputBytes),
-      JSON.stringify(this.#notify.apply(callOptionsToSql(options))),
-    ];
+    let value = this.#validate(name, input);
+    if (value instanceof Promise) value = await value;
+    const sqlOptions = this.#notify.apply(callOptionsToSql(options));
+    const serialized = serializeInput(value, this.#maxInputBytes);
     await this.#ensureRegistered();
-    const rows = await runIn<{ id: string }>(
-      this.#rt,
-      options.tx,
-      this.#rt.queries.dispatch,
-      params,
+    if (!openTelemetryLoaded()) await loadOpenTelemetry();
+    const span = startDispatchSpan(name, 1);
+    if (span) sqlOptions['trace_context'] = span.carrier;
+    const rows = await traced(span, () =>
+      runIn<{ id: string }>(this.#rt, options.tx, this.#rt.queries.dispatch, [
+        name,
+        serialized,
+        JSON.stringify(sqlOptions),
+      ]),
     );
     return rows[0]!.id;
   }
@@ -93,18 +97,20 @@ export class Dispatcher {
     }
     checkKeys(options, MANY_CALL_OPTION_KEYS, 'dispatchMany option');
     if (inputs.length === 0) return [];
-    for (const input of inputs) this.#validate(name, input);
-    const params = [
-      name,
-      `[${inputs.map((input) => serializeInput(input, this.#maxInputBytes)).join(',')}]`,
-      JSON.stringify(this.#notify.apply(callOptionsToSql(options))),
-    ];
+    let values = inputs.map((input) => this.#validate(name, input));
+    if (values.some((v) => v instanceof Promise)) values = await Promise.all(values);
+    const sqlOptions = this.#notify.apply(callOptionsToSql(options));
+    const serialized = `[${values.map((input) => serializeInput(input, this.#maxInputBytes)).join(',')}]`;
     await this.#ensureRegistered();
-    const rows = await runIn<{ id: string }>(
-      this.#rt,
-      options.tx,
-      this.#rt.queries.dispatchMany,
-      params,
+    if (!openTelemetryLoaded()) await loadOpenTelemetry();
+    const span = startDispatchSpan(name, inputs.length);
+    if (span) sqlOptions['trace_context'] = span.carrier;
+    const rows = await traced(span, () =>
+      runIn<{ id: string }>(this.#rt, options.tx, this.#rt.queries.dispatchMany, [
+        name,
+        serialized,
+        JSON.stringify(sqlOptions),
+      ]),
     );
     return rows.map((r) => r.id);
   }
@@ -114,17 +120,10 @@ export class Dispatcher {
     this.#registered = null;
   }
 
-  #validate(name: string, input: unknown): void {
+  /** The input to store (a schema's output), or its promise for an async schema. */
+  #validate(name: string, input: unknown): unknown {
     const validate = this.#registry.require(name).options.validate;
-    if (!validate) return;
-    try {
-      validate(input);
-    } catch (err) {
-      if (err instanceof DispatchError) throw err;
-      throw new DispatchError('INVALID_INPUT', `${name}: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+    return validate ? validateInput(name, validate, input) : input;
   }
 
   #ensureRegistered(): Promise<void> {
@@ -193,4 +192,20 @@ function callOptionsToSql(o: CallOptions): Record<string, unknown> {
     out['max_attempts'] = o.maxAttempts;
   }
   return out;
+}
+
+/** Runs the insert, ending the dispatch's span (when traced) with its ids or its error. */
+async function traced(
+  span: DispatchSpan | undefined,
+  insert: () => Promise<{ id: string }[]>,
+): Promise<{ id: string }[]> {
+  if (!span) return insert();
+  try {
+    const rows = await insert();
+    span.end(rows.map((r) => r.id));
+    return rows;
+  } catch (err) {
+    span.end([], err);
+    throw err;
+  }
 }

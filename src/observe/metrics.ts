@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Runtime } from '../sql/runtime.js';
+import { PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
 import { waitingCalls } from './read-model.js';
 
 /** Attempt duration buckets, in seconds: webhooks take milliseconds to tens of seconds. */
@@ -66,7 +67,7 @@ export class Metrics {
       } else if (path === '/metrics') {
         this.render().then(
           (text) => {
-            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+            res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
             res.end(text);
           },
           (err: unknown) => {

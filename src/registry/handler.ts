@@ -1,5 +1,6 @@
 /** What a function is: its handler, the context it gets, and its options. */
 import type { Logger } from 'pino';
+import type { Validator } from './validate.js';
 
 export interface FunctionOptions {
   /** Name of a row of `retry_policies`. (Default: `default`) */
@@ -10,8 +11,13 @@ export interface FunctionOptions {
   timeoutMs?: number;
   /** Whether errors that carry no outcome (a TypeError, say) are retried. (Default: false: they fail the call) */
   retryUnknownErrors?: boolean;
-  /** Checks an input at dispatch time; throw to refuse it (the call is not created). */
-  validate?: (input: unknown) => void;
+  /**
+   * Checks an input at dispatch time: a function that throws to refuse it, or a
+   * Standard Schema (Zod, Valibot, ArkType…), whose output is what the call stores
+   * and whose types the handler's input is inferred from. A refused input is an
+   * `INVALID_INPUT` DispatchError and creates no call.
+   */
+  validate?: Validator;
 }
 
 /** What the handler gets besides its input. */

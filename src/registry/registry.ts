@@ -6,12 +6,13 @@ import { DispatchError } from '../core/errors.js';
 import { checkKeys } from '../core/option-keys.js';
 import { textProblem } from '../core/storable.js';
 import type { FunctionOptions, Handler } from './handler.js';
+import { isStandardSchema, type Validator } from './validate.js';
 
 export interface RegisteredFunction {
   readonly name: string;
   readonly options: Readonly<Required<Omit<FunctionOptions, 'maxAttempts' | 'validate'>>> & {
     readonly maxAttempts: number | undefined;
-    readonly validate: ((input: unknown) => void) | undefined;
+    readonly validate: Validator | undefined;
   };
   // biome-ignore lint/suspicious/noExplicitAny: the registry holds handlers of every input type.
   readonly handler: Handler<any, unknown>;
@@ -107,6 +108,9 @@ function validateFunctionOptions(name: string, o: FunctionOptions): void {
   }
   if (o.timeoutMs !== undefined && !(Number.isFinite(o.timeoutMs) && o.timeoutMs > 0)) {
     throw new DispatchError('INVALID_OPTION', `${name}: timeoutMs must be a positive number`);
+  }
+  if (o.validate !== undefined && typeof o.validate !== 'function' && !isStandardSchema(o.validate)) {
+    throw new DispatchError('INVALID_OPTION', `${name}: validate must be a function or a Standard Schema`);
   }
   if (
     o.retryPolicy !== undefined &&

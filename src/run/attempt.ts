@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { type AttemptStatus, classifyError, SnoozeError } from '../core/outcome.js';
 import { safeString } from '../core/storable.js';
+import { startAttemptSpan } from '../core/tracing.js';
 import { logAttempt } from '../observe/attempt-log.js';
 import type { ClaimedJob, Finished, RunJob } from '../queue/job.js';
 import { snoozeDelayMs, storableOutcome } from '../record/outcome-fields.js';
@@ -17,6 +18,8 @@ export interface JobPayload {
   id: string | number;
   attempt: number;
   input: unknown;
+  /** The dispatch's trace context, when it was traced (`calls.trace_context`). */
+  trace?: unknown;
 }
 
 /** What an attempt hands its outcome to, and how it gives a job back unrecorded. */
@@ -47,6 +50,8 @@ export function attemptRunner(fn: RegisteredFunction, services: AttemptServices)
       services.logger,
       shutdown,
     );
+    // Undefined unless the app traces with OpenTelemetry (a registered provider).
+    const span = startAttemptSpan(fn.name, ctx.callId, ctx.attempt, payload.trace);
     const startedMs = Date.now();
     const t0 = performance.now();
     let status: AttemptStatus = 'ok';
@@ -66,7 +71,10 @@ export function attemptRunner(fn: RegisteredFunction, services: AttemptServices)
           reject(err);
         }, fn.options.timeoutMs);
         try {
-          Promise.resolve(fn.handler(payload.input, ctx)).then(resolve, reject);
+          const result = span
+            ? span.run(() => fn.handler(payload.input, ctx))
+            : fn.handler(payload.input, ctx);
+          Promise.resolve(result).then(resolve, reject);
         } catch (err) {
           reject(err);
         }
@@ -75,6 +83,7 @@ export function attemptRunner(fn: RegisteredFunction, services: AttemptServices)
       if (shutdown.aborted && !ctx.timeoutError) {
         // The worker is shutting down and its grace period is over: this
         // attempt did not finish, so give the job back to run again now.
+        span?.end('released', 'worker shutting down');
         await services.release({ job_id: job.id, call_id: ctx.callId, attempt: ctx.attempt });
         ctx.logger.warn(
           `${fn.name} #${ctx.callId} attempt ${ctx.attempt} released: worker shutting down`,
@@ -82,6 +91,7 @@ export function attemptRunner(fn: RegisteredFunction, services: AttemptServices)
         return;
       }
       if (err instanceof SnoozeError) {
+        span?.end('snoozed', null);
         await services.snooze({ job_id: job.id, delay_ms: snoozeDelayMs(err.delayMs) });
         ctx.logger.debug(
           `${fn.name} #${ctx.callId} attempt ${ctx.attempt} snoozed: ${err.message}`,
@@ -117,6 +127,10 @@ export function attemptRunner(fn: RegisteredFunction, services: AttemptServices)
       output: status === 'ok' ? output : null,
       retry_after_ms: retryAfterMs,
     });
+    if (span) {
+      if (ctx.request) span.http({ ...ctx.request, statusCode: ctx.reported.httpStatus });
+      span.end(status, error);
+    }
     const recorded = services.recorder.record(outcome).then((result) => {
       services.onAttempt?.(fn.name, outcome, result);
       logAttempt(services.logger, fn.name, outcome, result);
@@ -135,5 +149,5 @@ function parsePayload(raw: unknown): JobPayload {
     // Not a pgdispatch job (someone used graphile_worker.add_job directly).
     throw new Error('job payload is not a pgdispatch call: use pgdispatch.dispatch() to dispatch');
   }
-  return { id: p.id, attempt: p.attempt, input: p.input ?? null };
+  return { id: p.id, attempt: p.attempt, input: p.input ?? null, trace: p.trace };
 }

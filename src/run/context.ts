@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ABORT_EMITTER, AbortEmitter, callEach } from '../core/abort.js';
+import { HTTP_REQUEST } from '../core/tracing.js';
 import type { CallContext } from '../registry/handler.js';
 
 /**
@@ -63,6 +64,13 @@ export class AttemptContext implements CallContext {
 
   report(details: { httpStatus?: number; response?: unknown }): void {
     this.reported = { ...this.reported, ...details };
+  }
+
+  /** The request a webhook attempt sent, for its span's HTTP attributes. */
+  request: { method: string; url: string } | undefined;
+
+  [HTTP_REQUEST](details: { method: string; url: string }): void {
+    this.request = details;
   }
 
   timedOut(err: Error): void {

@@ -5,7 +5,8 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
 import type { AttemptStatus, CallStatus } from '../core/outcome.js';
 
-type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** A timestamptz column: read as a Date, written as a Date or an ISO string. */
+export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 export interface CallsTable {
   id: Generated<string>;
@@ -23,6 +24,8 @@ export interface CallsTable {
   last_error: string | null;
   output: unknown;
   job_id: string | null;
+  /** The dispatch's W3C trace context (`traceparent`, `tracestate`), when it was traced. */
+  trace_context: { traceparent: string; tracestate?: string } | null;
 }
 
 export interface AttemptsTable {
@@ -70,17 +73,66 @@ export interface FunctionsTable {
   updated_at: Timestamp;
 }
 
-/** The pgdispatch schema as a Kysely database type. */
+export interface WorkersTable {
+  /** graphile-worker's pool id: what this worker's jobs are `locked_by`. */
+  id: string;
+  host: string;
+  pid: number;
+  started_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  heartbeat_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  concurrency: number;
+  functions: ColumnType<string[], string[] | undefined, string[]>;
+  version: string | null;
+}
+
+export interface EndpointsTable {
+  name: string;
+  url: string;
+  /** Signing secrets (`whsec_…`), newest first. */
+  secrets: ColumnType<string[], string[] | undefined, string[]>;
+  retry_policy: ColumnType<string, string | undefined, string>;
+  headers: ColumnType<Record<string, string>, Record<string, string> | undefined>;
+  connect_timeout_ms: number | null;
+  headers_timeout_ms: number | null;
+  total_timeout_ms: number | null;
+  max_response_bytes: number | null;
+  allow_private_networks: boolean | null;
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  disabled_at: Timestamp | null;
+  disabled_reason: string | null;
+  failing_since: Timestamp | null;
+  last_success_at: Timestamp | null;
+  last_failure_at: Timestamp | null;
+  /** An interval, read back as text (e.g. '5 days'). */
+  disable_after: ColumnType<string, string | undefined, string>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/**
+ * The pgdispatch schema as a Kysely database type. Its keys are unqualified:
+ * query it with `db.withSchema('pgdispatch')` (or your schema's name).
+ *
+ * @example
+ * const failed = await db
+ *   .withSchema('pgdispatch')
+ *   .selectFrom('calls')
+ *   .select(['id', 'function', 'last_error'])
+ *   .where('status', '=', 'failed')
+ *   .execute();
+ */
 export interface PgDispatchDatabase {
   calls: CallsTable;
   attempts: AttemptsTable;
   call_events: CallEventsTable;
   retry_policies: RetryPoliciesTable;
   functions: FunctionsTable;
+  workers: WorkersTable;
+  endpoints: EndpointsTable;
 }
 
 /** A call as read back from the database (bigint ids are strings, as pg returns them). */
-export type Call = Omit<Selectable<CallsTable>, 'job_id'>;
+export type Call = Omit<Selectable<CallsTable>, 'job_id' | 'trace_context'>;
 
 /** One finished attempt of a call. */
 export type Attempt = Selectable<AttemptsTable>;

@@ -44,7 +44,7 @@ export type ResolveFunction = (
   options: Omit<LookupOptions, 'all'>,
 ) => Promise<LookupAddress[]>;
 
-export type AddressRefusedCode = 'ERR_PGDISPATCH_ADDRESS_REFUSED' | 'ERR_PGDISPATCH_URL_REFUSED';
+export type AddressRefusedCode = 'ADDRESS_REFUSED' | 'URL_REFUSED';
 
 /** A URL or address the guard will not let a webhook reach. Outcome `invalid_argument`. */
 export class AddressRefusedError extends OutcomeError {
@@ -70,7 +70,7 @@ export class AddressRefusedError extends OutcomeError {
 
 /** Thrown by the constructor for an allow entry it cannot read. */
 export class AddressGuardOptionError extends Error {
-  readonly code = 'ERR_PGDISPATCH_INVALID_GUARD_OPTION';
+  readonly code = 'INVALID_CONFIG';
 
   constructor(message: string) {
     super(message);
@@ -175,7 +175,7 @@ export class AddressGuard {
         ? kind
         : `${kind}; allow it with allow or allowPrivateNetworks`;
     return new AddressRefusedError(
-      'ERR_PGDISPATCH_ADDRESS_REFUSED',
+      'ADDRESS_REFUSED',
       `refused to connect to ${host} at ${address}: address is ${why}`,
       { host, address, kind },
     );
@@ -223,7 +223,7 @@ export class AddressGuard {
   }
 
   #urlRefused(href: string, why: string, host: string): AddressRefusedError {
-    return new AddressRefusedError('ERR_PGDISPATCH_URL_REFUSED', `refused URL ${href}: ${why}`, {
+    return new AddressRefusedError('URL_REFUSED', `refused URL ${href}: ${why}`, {
       host,
     });
   }

@@ -3,6 +3,7 @@
  * an endpoint row), signs with the Standard Webhooks scheme, sends through
  * the guarded undici sender and turns the result into an attempt outcome.
  */
+import { reportHttpRequest } from '../core/tracing.js';
 import { abortSourceOf } from '../core/abort.js';
 import type { CallContext, Handler } from '../registry/handler.js';
 import { DispatchError } from '../core/errors.js';
@@ -210,6 +211,7 @@ export class WebhookFunction {
       if (own.maxResponseBytes !== undefined) request.maxResponseBytes = own.maxResponseBytes;
       if (own.guard) request.guard = own.guard;
     }
+    reportHttpRequest(ctx, { method: 'POST', url });
     const result = await sender.send(request);
     if (result.response)
       ctx.report({ httpStatus: result.response.status, response: result.response });

@@ -106,8 +106,8 @@ interface Target {
 }
 // Errors that mean the request itself is wrong: no later attempt will fix it.
 const INVALID_ARGUMENT_CODES = new Set([
-  'ERR_PGDISPATCH_ADDRESS_REFUSED',
-  'ERR_PGDISPATCH_URL_REFUSED',
+  'ADDRESS_REFUSED',
+  'URL_REFUSED',
   'UND_ERR_INVALID_ARG',
   'UND_ERR_NOT_SUPPORTED',
   'ERR_INVALID_URL',
@@ -116,7 +116,7 @@ const INVALID_ARGUMENT_CODES = new Set([
 ]);
 
 export class SenderClosedError extends Error {
-  readonly code = 'ERR_PGDISPATCH_SENDER_CLOSED';
+  readonly code = 'SENDER_CLOSED';
   constructor() {
     super('WebhookSender is closed');
     this.name = 'SenderClosedError';

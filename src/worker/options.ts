@@ -70,6 +70,17 @@ export interface WorkerHandle {
   readonly done: Promise<void>;
   /** The port the metrics server listens on, when `metricsPort` was given. */
   readonly metricsPort: number | undefined;
+  /**
+   * This worker's metrics in the Prometheus text format (what its `/metrics`
+   * serves), to add to the application's own endpoint; serve it with
+   * `PROMETHEUS_CONTENT_TYPE`.
+   *
+   * @example
+   * app.get('/metrics', async (req, res) => {
+   *   res.type(PROMETHEUS_CONTENT_TYPE).send((await register.metrics()) + (await worker.metrics()));
+   * });
+   */
+  metrics(): Promise<string>;
 }
 
 export interface ResolvedWorkerOptions {

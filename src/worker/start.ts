@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { loadOpenTelemetry } from '../core/tracing.js';
 import { registerFunctions } from '../dispatch/dispatch.js';
 import { Heartbeat } from '../maintain/heartbeat.js';
 import { OrphanCheck } from '../maintain/orphans.js';
@@ -33,6 +34,8 @@ export async function startWorker(
   const o = resolveWorkerOptions(options);
   const logger = rt.logger.child({ component: 'worker' });
   await registerFunctions(rt, registry, true);
+  // Attempts get spans only when @opentelemetry/api is installed (and a provider registered).
+  await loadOpenTelemetry();
 
   const workerId = `worker-${randomBytes(9).toString('hex')}`;
   const functions = registry.names();
@@ -182,7 +185,7 @@ export async function startWorker(
   };
   signals.onStop(() => void stop());
 
-  return { id: workerId, stop, done, metricsPort };
+  return { id: workerId, stop, done, metricsPort, metrics: () => metrics.render() };
 }
 
 /**

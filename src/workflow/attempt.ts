@@ -10,6 +10,7 @@ import { type AttemptStatus, classifyError, isRetryable } from '../core/outcome.
 import type { ClaimedJob, Finished, RunJob } from '../queue/job.js';
 import type { AttemptOutcome, Recorder, RecordResult } from '../record/recorder.js';
 import type { Registry, RegisteredFunction } from '../registry/registry.js';
+import { validateInput } from '../registry/validate.js';
 import type { Queries } from '../sql/queries.js';
 import { StepRecorder } from './recorder.js';
 import { type WorkflowState, WorkflowRun } from './run.js';
@@ -196,9 +197,10 @@ export class WorkflowEngine {
     return rows[0]!.state;
   }
 
-  #validateChild(name: string, input: unknown): void {
+  /** Refuses a child's input as its function's dispatch would (a promise for an async schema). */
+  #validateChild(name: string, input: unknown): unknown {
     const validate = this.#options.registry.get(name)?.options.validate;
-    if (validate) validate(input);
+    return validate ? validateInput(name, validate, input) : undefined;
   }
 }
 

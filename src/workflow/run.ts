@@ -59,7 +59,7 @@ export interface RunEnv {
   queries: Queries;
   logger: Logger;
   /** Validates a child's input as its function's dispatch would (undefined: unknown here). */
-  validateChild: (fn: string, input: unknown) => void;
+  validateChild: (fn: string, input: unknown) => unknown;
 }
 
 const PARK = Symbol('park');
@@ -293,7 +293,8 @@ export class WorkflowRun implements WorkflowContext {
         }
         try {
           checkJson(`input of ${key}`, input);
-          this.#env.validateChild(fnName, input);
+          const checked = this.#env.validateChild(fnName, input);
+          if (checked instanceof Promise) await checked;
         } catch (err) {
           return this.#failFor<Awaited<O>>(seq, key, 'call', 0, Date.now(), (err as Error).message);
         }

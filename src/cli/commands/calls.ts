@@ -1,6 +1,7 @@
 import { filterParams } from '../../dispatch/bulk.js';
 import { listCalls } from '../../observe/read-model.js';
 import { runtimeOf } from '../../sql/runtime.js';
+import { printJson } from '../json.js';
 import { type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, intFlag, noExtraArgs, statusesFlag, withDispatch } from '../options.js';
 import { formatAge, formatTime, printTable } from '../output.js';
@@ -39,7 +40,7 @@ export const callsCommand: Command = {
     const limit = intFlag(values.limit, '--limit', { max: 100_000 }) ?? 50;
     const rows = await withDispatch(values, (d) => listCalls(runtimeOf(d), filter, limit));
     if (values.json) {
-      console.log(JSON.stringify(rows, null, 2));
+      printJson(rows);
       return 0;
     }
     if (rows.length === 0) {

@@ -3,6 +3,7 @@ import { redactForDisplay, redactUrlsIn } from '../../core/redact.js';
 import type { Endpoint } from '../../webhook/endpoints.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { intFlag, withDispatch } from '../options.js';
+import { printJson } from '../json.js';
 import { formatAge, printTable } from '../output.js';
 
 const usage = `Usage: pgdispatch endpoints [list] [--json]
@@ -30,7 +31,7 @@ Other options:
   --drop-previous            rotate: stop signing with the previous secret
   --reason TEXT              disable: recorded on the endpoint
   --replay                   enable: run again the calls that failed since it was disabled
-  --json                     list: JSON lines, secrets omitted
+  --json                     machine-readable output (see docs/cli.md); list omits secrets
 ${CONNECTION_USAGE}`;
 
 const options = {
@@ -102,7 +103,7 @@ export const endpointsCommand: Command = {
         case 'list': {
           const list = await endpoints.list();
           if (values.json) {
-            for (const e of list) console.log(JSON.stringify(publicView(e)));
+            printJson(list.map(publicView));
             return 0;
           }
           if (list.length === 0) {
@@ -134,6 +135,10 @@ export const endpointsCommand: Command = {
             ...(values['allow-private-networks'] ? { allowPrivateNetworks: true } : {}),
             ...(values['disable-after'] ? { disableAfter: values['disable-after'] } : {}),
           });
+          if (values.json) {
+            printJson({ action: 'endpoints.add', endpoint: publicView(e), secret: e.secrets[0] });
+            return 0;
+          }
           console.log(`endpoint ${e.name} → ${redactUrlsIn(e.url)}`);
           console.log(`signing secret: ${e.secrets[0]}`);
           return 0;
@@ -141,9 +146,17 @@ export const endpointsCommand: Command = {
         case 'rotate': {
           if (values['drop-previous']) {
             await endpoints.dropPreviousSecrets(name!);
+            if (values.json) {
+              printJson({ action: 'endpoints.rotate', name, dropped_previous: true });
+              return 0;
+            }
             console.log(`endpoint ${name}: only the newest secret signs now`);
           } else {
             const secret = await endpoints.rotateSecret(name!);
+            if (values.json) {
+              printJson({ action: 'endpoints.rotate', name, secret });
+              return 0;
+            }
             console.log(`endpoint ${name}: new signing secret ${secret}`);
             console.log(
               'the previous secret keeps signing until: pgdispatch endpoints rotate --drop-previous',
@@ -153,6 +166,10 @@ export const endpointsCommand: Command = {
         }
         case 'disable':
           await endpoints.disable(name!, values.reason);
+          if (values.json) {
+            printJson({ action: 'endpoints.disable', name, enabled: false });
+            return 0;
+          }
           console.log(`endpoint ${name} disabled: its calls fail fast until it is enabled`);
           return 0;
         case 'enable': {
@@ -160,13 +177,23 @@ export const endpointsCommand: Command = {
             replay: values.replay ?? false,
             actor: `cli:${process.env['USER'] ?? 'unknown'}`,
           });
+          if (values.json) {
+            printJson({ action: 'endpoints.enable', name, enabled: true, replayed });
+            return 0;
+          }
           console.log(
             `endpoint ${name} enabled${values.replay ? `; ${replayed} failed call(s) scheduled again` : ''}`,
           );
           return 0;
         }
         case 'remove': {
-          if (!(await endpoints.remove(name!))) throw new CliError(`unknown endpoint "${name}"`);
+          if (!(await endpoints.remove(name!))) {
+            throw new CliError(`unknown endpoint "${name}"`, 1, 'UNKNOWN_ENDPOINT');
+          }
+          if (values.json) {
+            printJson({ action: 'endpoints.remove', name, removed: true });
+            return 0;
+          }
           console.log(`endpoint ${name} removed`);
           return 0;
         }

@@ -1,8 +1,10 @@
 import { formatCompact } from '../../core/duration.js';
-import { listPolicies } from '../../observe/read-model.js';
+import type { Dispatch } from '../../client.js';
+import { listPolicies, type PolicyRow } from '../../observe/read-model.js';
 import { runtimeOf } from '../../sql/runtime.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, intFlag, noExtraArgs, numberFlag, withDispatch } from '../options.js';
+import { JSON_USAGE, printJson } from '../json.js';
 import { printTable } from '../output.js';
 
 const usage = `Usage: pgdispatch policies [--json]
@@ -22,6 +24,7 @@ Options of set:
   --max-attempts N     attempts before a call fails (default for a new policy: 25)
   --max-age D|none     a call older than this is not retried again
   --description TEXT
+${JSON_USAGE}
 ${CONNECTION_USAGE}`;
 
 export const policiesCommand: Command = {
@@ -89,7 +92,7 @@ export const policiesCommand: Command = {
     if (maxAge === 0) throw new CliError('--max-age must be more than 0 (or "none")', 2);
     const schedule = delays !== undefined || base !== undefined;
 
-    await withDispatch(values, async (d) => {
+    const policy = await withDispatch(values, async (d) => {
       const q = runtimeOf(d).queries;
       const exists = (
         await d.pool.query<{ exists: boolean }>({ ...q.policyExists, values: [name] })
@@ -112,7 +115,7 @@ export const policiesCommand: Command = {
             values.description ?? null,
           ],
         });
-        return;
+        return readPolicy(d, name);
       }
       await d.pool.query({
         ...q.setPolicy,
@@ -129,18 +132,24 @@ export const policiesCommand: Command = {
           values['max-age'] !== undefined,
         ],
       });
+      return readPolicy(d, name);
     });
-    console.log(`policy ${name} ${schedule ? 'set' : 'updated'}`);
+    if (values.json) printJson({ action: 'policies.set', policy });
+    else console.log(`policy ${name} ${schedule ? 'set' : 'updated'}`);
     return 0;
   },
 };
+
+async function readPolicy(d: Dispatch, name: string): Promise<PolicyRow | undefined> {
+  return (await listPolicies(runtimeOf(d))).find((p) => p.name === name);
+}
 
 async function list(values: Parameters<typeof withDispatch>[0] & { json?: boolean | undefined }) {
   const rows = await withDispatch(values, async (d) => {
     return listPolicies(runtimeOf(d));
   });
   if (values.json) {
-    console.log(JSON.stringify(rows, null, 2));
+    printJson(rows);
     return 0;
   }
   printTable(

@@ -1,6 +1,7 @@
 import type { Command } from '../common.js';
 import { CONNECTION_USAGE } from '../common.js';
 import { runtimeOf } from '../../sql/runtime.js';
+import { JSON_USAGE } from '../json.js';
 import { runBulkCommand } from '../bulk.js';
 
 const usage = `Usage: pgdispatch retry <call-id> [--reason TEXT]
@@ -17,6 +18,7 @@ Options:
   --since DURATION     only calls dispatched within DURATION (e.g. 1h, 1d)
   --reason TEXT        recorded in each call's history
   --batch-size N       calls per transaction (default: 1000)
+${JSON_USAGE}
 ${CONNECTION_USAGE}`;
 
 export const retryCommand: Command = {

@@ -3,6 +3,7 @@ import { callTimeline, type TimelineRow } from '../../observe/read-model.js';
 import { loadStepTree, renderStepTree, type StepNode } from '../../observe/steps.js';
 import { runtimeOf } from '../../sql/runtime.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
+import { printJson } from '../json.js';
 import { callIdArg, noExtraArgs, withDispatch } from '../options.js';
 import { formatAge, formatMs, formatTime, printTable } from '../output.js';
 
@@ -31,11 +32,9 @@ export const showCommand: Command = {
     });
     const { call, timeline } = redacted(shown);
     const steps = redactSteps(shown.steps);
-    if (!call) throw new CliError(`call ${id} not found`);
+    if (!call) throw new CliError(`call ${id} not found`, 1, 'CALL_NOT_FOUND');
     if (values.json) {
-      console.log(
-        JSON.stringify(steps.length > 0 ? { call, timeline, steps } : { call, timeline }, null, 2),
-      );
+      printJson(steps.length > 0 ? { call, timeline, steps } : { call, timeline });
       return 0;
     }
     const field = (k: string, v: string) => console.log(`  ${k.padEnd(13)} ${v}`);

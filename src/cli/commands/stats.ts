@@ -1,5 +1,6 @@
 import { callStats } from '../../observe/read-model.js';
 import { runtimeOf } from '../../sql/runtime.js';
+import { printJson } from '../json.js';
 import { type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { durationFlag, noExtraArgs, withDispatch } from '../options.js';
 import { formatMs, printTable } from '../output.js';
@@ -29,7 +30,7 @@ export const statsCommand: Command = {
     const since = durationFlag(values.since, '--since');
     const rows = await withDispatch(values, (d) => callStats(runtimeOf(d), since));
     if (values.json) {
-      console.log(JSON.stringify(rows, null, 2));
+      printJson(rows);
       return 0;
     }
     if (rows.length === 0) {

@@ -1,9 +1,11 @@
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Dispatch } from '../../client.js';
 import type { WorkerOptions } from '../../worker/start.js';
 import { CliError, type Command, withUsage } from '../common.js';
+import { printJsonLine } from '../json.js';
 import { durationFlag, intFlag } from '../options.js';
 
 const usage = `Usage: pgdispatch worker --module <path> [options]
@@ -25,6 +27,8 @@ Options:
   --rescue-after D       release the calls of a worker silent this long (default: 30s)
   --retention D|off      prune finished calls older than D (default: 30d; off:
                          leave it to \`pgdispatch prune\`)
+  --json                 a JSON line on stdout when the worker has started and
+                         when it has stopped, with "event" (see docs/cli.md)
 
 The module's instance decides the database (its connectionString, or DATABASE_URL).`;
 
@@ -39,6 +43,7 @@ const options = {
   'heartbeat-interval': { type: 'string' },
   'rescue-after': { type: 'string' },
   retention: { type: 'string' },
+  json: { type: 'boolean' },
 } as const;
 
 /** Loads the user's module and checks that its default export is a dispatch instance. */
@@ -88,11 +93,23 @@ export const workerCommand: Command = {
       handleRejections: true,
       ...ops,
     });
+    if (values.json) {
+      printJsonLine({
+        event: 'started',
+        worker_id: worker.id,
+        host: hostname(),
+        pid: process.pid,
+        concurrency,
+        functions: [...dispatch.functions.keys()],
+        metrics_port: worker.metricsPort ?? null,
+      });
+    }
     try {
       await worker.done;
     } finally {
       await dispatch.close();
     }
+    if (values.json) printJsonLine({ event: 'stopped', worker_id: worker.id });
     return 0;
   },
 };

@@ -1,4 +1,5 @@
 import { listWorkers } from '../../observe/read-model.js';
+import { printJson } from '../json.js';
 import { type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { noExtraArgs, withDispatch } from '../options.js';
 import { formatAge, formatTime, printTable } from '../output.js';
@@ -22,7 +23,7 @@ export const workersCommand: Command = {
     noExtraArgs(positionals, 0, usage);
     const rows = await withDispatch(values, (d) => listWorkers(d));
     if (values.json) {
-      console.log(JSON.stringify(rows, null, 2));
+      printJson(rows);
       return 0;
     }
     if (rows.length === 0) {
