@@ -62,3 +62,9 @@ export { type PruneOptions, pruneCalls } from './maintain/prune.js';
 export { listWorkers, type WorkerInfo } from './observe/read-model.js';
 export { formatCompact, parseDuration } from './core/duration.js';
 export type { RetentionOptions } from './maintain/retention.js';
+export {
+  type Authorization,
+  createDashboard,
+  type Dashboard,
+  type DashboardOptions,
+} from './dashboard/index.js';

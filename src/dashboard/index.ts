@@ -1,0 +1,6 @@
+export {
+  type Authorization,
+  createDashboard,
+  type Dashboard,
+  type DashboardOptions,
+} from './handler.js';
