@@ -25,8 +25,16 @@ export function dashboardDb(pool: pg.Pool, statementTimeoutMs: number): Dashboar
       await client.query("select set_config('statement_timeout', $1, true)", [
         `${statementTimeoutMs}ms`,
       ]);
-      const run: Runner = async <R>(st: Statement) =>
-        (await client.query({ text: st.text, values: st.values })).rows as R[];
+      // One client runs one statement at a time: pages may ask for several
+      // at once, so they queue here rather than inside pg.
+      let queue: Promise<unknown> = Promise.resolve();
+      const run: Runner = <R>(st: Statement) => {
+        const next = queue.then(
+          async () => (await client.query({ text: st.text, values: st.values })).rows as R[],
+        );
+        queue = next.catch(() => undefined);
+        return next;
+      };
       const result = await fn(run);
       await client.query('commit');
       return result;

@@ -30,6 +30,7 @@ export function layout(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
+<link rel="icon" href="data:,">
 <title>${page.title} · pgdispatch</title>
 <link rel="stylesheet" href="${b}/assets/dashboard.css">
 ${page.charts ? html`<link rel="stylesheet" href="${b}/assets/uPlot.min.css"><script src="${b}/assets/uPlot.iife.min.js" defer></script>` : ''}

@@ -2,9 +2,7 @@
  * Headless Chromium from Debian's package, driven by playwright-core. Where
  * /usr/bin/chromium is missing, the browser tests are skipped with a notice.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -16,10 +14,13 @@ if (!haveChromium) {
   );
 }
 
-/** A browser with a fresh profile; `close()` removes the profile too. */
-export async function launchBrowser(): Promise<Browser> {
-  const profile = mkdtempSync(join(tmpdir(), 'pgd-chromium-'));
-  const browser = await chromium.launch({
+/**
+ * A browser with a fresh profile: playwright's launch() makes a new
+ * --user-data-dir per browser itself and removes it on close (it refuses
+ * the flag for that reason).
+ */
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
     executablePath: CHROMIUM,
     args: [
       '--headless',
@@ -30,13 +31,6 @@ export async function launchBrowser(): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
-      `--user-data-dir=${profile}`,
     ],
   });
-  const close = browser.close.bind(browser);
-  browser.close = async () => {
-    await close();
-    rmSync(profile, { recursive: true, force: true });
-  };
-  return browser;
 }
