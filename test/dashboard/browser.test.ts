@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * The dashboard in a real Chromium: booted by `pgdispatch dashboard`, its
  * lists checked against SQL counts, a timeline against its rows, actions
