@@ -152,8 +152,10 @@ export function dashboardQueries(schema: string) {
     policy(name: string): Statement {
       return {
         name: 'retry policy',
-        text: `select p.name, p.delays::text[] as delays, p.base::text as base, p.factor, p.cap::text as cap,
-       p.jitter, p.max_attempts, p.max_age::text as max_age, p.description, p.updated_at
+        text: `select p.name, array(select extract(epoch from d)::float8 * 1000 from unnest(p.delays) d) as delays_ms,
+       extract(epoch from p.base)::float8 * 1000 as base_ms, p.factor,
+       extract(epoch from p.cap)::float8 * 1000 as cap_ms, p.jitter, p.max_attempts,
+       extract(epoch from p.max_age)::float8 * 1000 as max_age_ms, p.description, p.updated_at
   from ${s}.retry_policies p
  where p.name = $1::text`,
         values: [name],
@@ -163,8 +165,10 @@ export function dashboardQueries(schema: string) {
     policies(): Statement {
       return {
         name: 'retry policies',
-        text: `select p.name, p.delays::text[] as delays, p.base::text as base, p.factor, p.cap::text as cap,
-       p.jitter, p.max_attempts, p.max_age::text as max_age, p.description, p.updated_at,
+        text: `select p.name, array(select extract(epoch from d)::float8 * 1000 from unnest(p.delays) d) as delays_ms,
+       extract(epoch from p.base)::float8 * 1000 as base_ms, p.factor,
+       extract(epoch from p.cap)::float8 * 1000 as cap_ms, p.jitter, p.max_attempts,
+       extract(epoch from p.max_age)::float8 * 1000 as max_age_ms, p.description, p.updated_at,
        (select count(*)::integer from ${s}.functions f where f.retry_policy = p.name) as functions,
        (select count(*)::integer from ${s}.endpoints e where e.retry_policy = p.name) as endpoints
   from ${s}.retry_policies p

@@ -111,4 +111,14 @@ describe('dashboard statements at 200,000 calls', () => {
       ro.read((run) => run({ name: 'write', text: `update pgdispatch.calls set priority = 1 where id = 1`, values: [] })),
     ).rejects.toMatchObject({ code: '25006' });
   });
+
+  it('a count that takes too long gives up alone; the rest of the page still reads', async () => {
+    const ro = dashboardDb(db.pool, 2000);
+    const [slow, after] = await ro.read(async (run) => [
+      await run.soft({ name: 'slow', text: 'select pg_sleep(1) as n', values: [] }, 50),
+      await run<{ t: string }>({ name: 'timeout', text: `select current_setting('statement_timeout') as t`, values: [] }),
+    ]);
+    expect(slow).toBeUndefined();
+    expect(after?.[0]?.t).toBe('2s');
+  });
 });

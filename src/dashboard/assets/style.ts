@@ -36,7 +36,9 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 time { white-space: nowrap; font-variant-numeric: tabular-nums; }
 .muted, .empty { color: var(--muted); }
 .err { color: var(--bad); max-width: 36em; overflow-wrap: anywhere; }
-.url { overflow-wrap: anywhere; }
+.url { white-space: nowrap; }
+dd.url { white-space: normal; overflow-wrap: anywhere; }
+.countdown { white-space: nowrap; }
 .badge { display: inline-block; padding: 0 7px; border-radius: 10px; font-size: 12px; font-weight: 600;
   border: 1px solid currentColor; white-space: nowrap; }
 .badge.good { color: var(--good); background: var(--good-bg); }

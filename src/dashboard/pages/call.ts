@@ -1,4 +1,5 @@
 /** One call's whole story: dispatch, attempts, events, the policy, the next attempt. */
+import { formatCompact } from '../../duration.js';
 import type { Runner } from '../db.js';
 import { type Html, html } from '../html.js';
 import {
@@ -142,11 +143,13 @@ ${
 }
 
 export function schedule(p: Row): string {
-  const delays = p['delays'] as string[] | null;
-  const kind = delays
-    ? `waits ${delays.join(', ')} (the last repeats)`
-    : `exponential from ${String(p['base'])}, ×${String(p['factor'])}, capped at ${String(p['cap'])}`;
+  const ms = (k: string) => formatCompact(Number(p[k]));
+  const delays = p['delays_ms'] as number[] | null;
+  const kind =
+    p['base_ms'] === null
+      ? `waits ${(delays ?? []).map(formatCompact).join(', ')} (the last repeats)`
+      : `exponential from ${ms('base_ms')}, ×${String(p['factor'])}, capped at ${ms('cap_ms')}`;
   const jitter = Number(p['jitter']) ? `, jitter ±${Math.round(Number(p['jitter']) * 100)}%` : '';
-  const age = p['max_age'] ? `, no retry after ${String(p['max_age'])}` : '';
+  const age = p['max_age_ms'] !== null ? `, no retry after ${ms('max_age_ms')}` : '';
   return `${kind}${jitter}; at most ${String(p['max_attempts'])} attempts${age}`;
 }
