@@ -55,6 +55,22 @@ export function dashboardQueries(schema: string) {
     return where.length ? `where ${where.join('\n   and ')}` : '';
   }
 
+  /**
+   * The window's attempts (BRIN on attempts.finished_at), each with its
+   * call's function or endpoint looked up by primary key: a subquery per
+   * row, so the cost follows the attempts in the window and never turns
+   * into a scan of calls.
+   */
+  function windowAttempts(by: 'function' | 'endpoint'): string {
+    const key =
+      by === 'function'
+        ? `(select c.function from ${s}.calls c where c.id = a.call_id)`
+        : `(select c.input ->> 'endpoint' from ${s}.calls c where c.id = a.call_id and c.function = 'webhook')`;
+    return `select a.finished_at, a.status, a.duration_ms, ${key} as key
+          from ${s}.attempts a
+         where a.finished_at >= now() - make_interval(secs => $1::float8)`;
+  }
+
   return {
     listCalls(f: CallsFilter, limit: number): Statement {
       const values: unknown[] = [];
@@ -200,23 +216,34 @@ export function dashboardQueries(schema: string) {
       };
     },
 
+    /** Attempts, errors and duration percentiles per function over the window. */
+    functionTotals(windowS: number): Statement {
+      return {
+        name: 'attempts per function',
+        text: `select x.key, count(*)::integer as n,
+       count(*) filter (where x.status <> 'ok')::integer as errors,
+       percentile_cont(array[0.5, 0.95, 0.99]) within group (order by x.duration_ms) as p
+  from (${windowAttempts('function')}) x
+ group by 1
+ order by 1`,
+        values: [windowS],
+      };
+    },
+
     /**
      * Attempts per bucket of the window, by function or by endpoint, with
-     * error counts and duration percentiles (BRIN on attempts.finished_at).
+     * error counts and duration percentiles.
      */
     series(by: 'function' | 'endpoint', windowS: number, bucketS: number): Statement {
-      const key = by === 'function' ? 'c.function' : `c.input ->> 'endpoint'`;
-      const only = by === 'endpoint' ? `\n   and c.function = 'webhook'` : '';
       return {
         name: `attempts per ${by} over time`,
-        text: `select extract(epoch from date_bin(make_interval(secs => $2::float8), a.finished_at,
+        text: `select extract(epoch from date_bin(make_interval(secs => $2::float8), x.finished_at,
                                    timestamptz '2000-01-01'))::float8 as t,
-       ${key} as key, count(*)::integer as n,
-       count(*) filter (where a.status <> 'ok')::integer as errors,
-       percentile_cont(array[0.5, 0.95, 0.99]) within group (order by a.duration_ms) as p
-  from ${s}.attempts a
-  join ${s}.calls c on c.id = a.call_id
- where a.finished_at >= now() - make_interval(secs => $1::float8)${only}
+       x.key, count(*)::integer as n,
+       count(*) filter (where x.status <> 'ok')::integer as errors,
+       percentile_cont(array[0.5, 0.95, 0.99]) within group (order by x.duration_ms) as p
+  from (${windowAttempts(by)}) x
+ where x.key is not null
  group by 1, 2
  order by 1, 2`,
         values: [windowS, bucketS],

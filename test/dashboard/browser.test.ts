@@ -251,6 +251,29 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await context.close();
   });
 
+  it('functions: the table and the charts carry what SQL aggregates over the window', async () => {
+    const context = await browser.newContext();
+    const { page, problems } = await strictPage(context);
+    await page.goto(`${url}/functions?window=24h`);
+    await page.locator('.chart-grid canvas').first().waitFor();
+    const { rows } = await db.pool.query(
+      `select c.function, count(*)::int as n, count(*) filter (where a.status <> 'ok')::int as errors
+         from pgdispatch.attempts a join pgdispatch.calls c on c.id = a.call_id
+        where a.finished_at >= now() - interval '24 hours' group by 1 order by 1`,
+    );
+    expect(rows.length).toBe(3);
+    for (const r of rows) {
+      const cells = await page.locator('tr', { has: page.locator(`th >> text="${r.function}"`) }).first().locator('td').allTextContents();
+      // Policy, five statuses, then attempts and errors.
+      expect(cells.slice(6, 8)).toEqual([String(r.n), String(r.errors)]);
+    }
+    const data = JSON.parse((await page.locator('#chart-function').textContent())!);
+    const total = (data.rate as number[][]).flat().reduce((x, y) => x + y, 0) * data.bucketS;
+    expect(Math.round(total)).toBe(rows.reduce((x, r) => x + r.n, 0));
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
   it('read-only: no buttons, and a direct POST is a 403 that changes nothing', async () => {
     const ro = await serve({ readOnly: true });
     const context = await browser.newContext();

@@ -1,5 +1,6 @@
 /** One call's whole story: dispatch, attempts, events, the policy, the next attempt. */
 import { formatCompact } from '../../duration.js';
+import { type AttemptStatus, isRetryable } from '../../status.js';
 import type { Runner } from '../db.js';
 import { type Html, html } from '../html.js';
 import {
@@ -76,6 +77,11 @@ export async function callPage(
 ${a['http_status'] !== null ? html`<span class="http">HTTP ${String(a['http_status'])}</span>` : ''}
 <span class="dur">${fmtMs(a['duration_ms'])}</span> ${timeEl(a['finished_at'])}
 <span class="muted">worker ${String(a['worker'] ?? '?')}</span>
+${
+  policy && isRetryable(a['status'] as AttemptStatus)
+    ? html`<span class="muted policy-wait">policy ${String(policy['name'])} waits ${formatCompact(policyDelayMs(policy, Number(a['attempt'])))}${Number(policy['jitter']) ? ` ±${Math.round(Number(policy['jitter']) * 100)}%` : ''} after attempt ${String(a['attempt'])}</span>`
+    : ''
+}
 ${a['error'] ? html`<p class="err">${String(a['error'])}</p>` : ''}
 ${
   call['function'] === 'webhook' && Object.keys(headers).length
@@ -140,6 +146,16 @@ ${
 }
 </div>`;
   return layout(ctx, { title: `Call ${id}`, section: 'calls', body, statements });
+}
+
+
+/** The wait after failed attempt `n`, before jitter: what pgdispatch.retry_delay computes. */
+export function policyDelayMs(p: Row, n: number): number {
+  const delays = p['delays_ms'] as number[] | null;
+  if (p['base_ms'] === null && delays?.length)
+    return delays[Math.min(Math.max(n, 1), delays.length) - 1]!;
+  const grown = Number(p['base_ms']) * Number(p['factor']) ** Math.min(Math.max(n - 1, 0), 64);
+  return Math.min(Number(p['cap_ms']), grown);
 }
 
 export function schedule(p: Row): string {

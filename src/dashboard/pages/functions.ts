@@ -33,11 +33,13 @@ export async function functionsPage(
   const [windowS, bucketS] = win;
   const stFns = q.functions();
   const stCounts = q.functionCounts(windowS);
+  const stTotals = q.functionTotals(windowS);
   const stByFn = q.series('function', windowS, bucketS);
   const stByEp = q.series('endpoint', windowS, bucketS);
-  const [fns, counts, byFn, byEp] = await Promise.all([
+  const [fns, counts, totalRows, byFn, byEp] = await Promise.all([
     run<{ name: string; retry_policy: string; max_attempts: number | null }>(stFns),
     run<{ function: string; status: string; n: number }>(stCounts),
+    run<Omit<SeriesRow, 't'>>(stTotals),
     run<SeriesRow>(stByFn),
     run<SeriesRow>(stByEp),
   ]);
@@ -45,7 +47,7 @@ export async function functionsPage(
   const names = [...new Set([...fns.map((f) => f.name), ...counts.map((c) => c.function)])].sort();
   const countOf = (fn: string, st: string) =>
     counts.find((c) => c.function === fn && c.status === st)?.n ?? 0;
-  const totals = summarize(byFn);
+  const totals = new Map(totalRows.map((r) => [r.key ?? '', r]));
   const body = html`
 <form method="get" class="filters" action="${b}/functions" aria-label="Window">
 <label>Window <select name="window">${Object.keys(STATS_WINDOWS).map((k) => html`<option${k === w ? html` selected` : ''}>${k}</option>`)}</select></label>
@@ -68,9 +70,9 @@ ${
 <td>${f?.retry_policy ?? ''}</td><td class="num">${link('pending')}</td><td class="num">${link('retrying')}</td>
 <td class="num">${link('succeeded')}</td><td class="num">${link('failed')}</td><td class="num">${link('cancelled')}</td>
 <td class="num">${t?.n ?? 0}</td><td class="num">${t?.errors ?? 0}</td>
-<td class="num">${fmtMs(t?.p50)}</td><td class="num">${fmtMs(t?.p95)}</td><td class="num">${fmtMs(t?.p99)}</td></tr>`;
+<td class="num">${fmtMs(t?.p[0])}</td><td class="num">${fmtMs(t?.p[1])}</td><td class="num">${fmtMs(t?.p[2])}</td></tr>`;
       })}</tbody></table></div>
-<p class="muted">Calls dispatched and attempts finished in the last ${w}. Percentiles here are the busiest bucket's; the charts show each bucket.</p>`
+<p class="muted">Calls dispatched and attempts finished in the last ${w}; the charts show each ${bucketS < 60 ? `${bucketS} s` : `${bucketS / 60} min`} of it.</p>`
 }
 ${charts('function', 'Per function', byFn, bucketS)}
 ${charts('endpoint', 'Per endpoint', byEp, bucketS)}`;
@@ -78,25 +80,9 @@ ${charts('endpoint', 'Per endpoint', byEp, bucketS)}`;
     title: 'Functions',
     section: 'functions',
     body,
-    statements: [stFns, stCounts, stByFn, stByEp],
+    statements: [stFns, stCounts, stTotals, stByFn, stByEp],
     charts: true,
   });
-}
-
-function summarize(rows: SeriesRow[]) {
-  const m = new Map<string, { n: number; errors: number; p50?: number; p95?: number; p99?: number; best: number }>();
-  for (const r of rows) {
-    const k = r.key ?? '';
-    const e = m.get(k) ?? { n: 0, errors: 0, best: -1 };
-    e.n += r.n;
-    e.errors += r.errors;
-    if (r.n > e.best) {
-      e.best = r.n;
-      [e.p50, e.p95, e.p99] = r.p;
-    }
-    m.set(k, e);
-  }
-  return m;
 }
 
 /** Chart data as JSON for the script, and the same numbers as a table without it. */
