@@ -4,7 +4,7 @@
  * refuses a write from a page; every transaction has a statement timeout.
  */
 import type pg from 'pg';
-import type { Statement } from './queries.js';
+import type { Statement } from '../observe/dashboard-statements.js';
 
 export interface DashboardDb {
   /** Runs `fn` in a READ ONLY transaction with the statement timeout set. */

@@ -7,7 +7,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pg from 'pg';
-import { assertSchemaName } from '../db/ident.js';
+import { assertSchemaName } from '../core/ident.js';
 import { type Asset, loadAssets } from './assets.js';
 import { type DashboardDb, dashboardDb, type Runner } from './db.js';
 import { html } from './html.js';
@@ -26,7 +26,7 @@ import {
 import { endpointPage, endpointsPage } from './pages/endpoints.js';
 import { functionsPage } from './pages/functions.js';
 import { livePage, policiesPage, workersPage } from './pages/ops.js';
-import { COUNT_CAP, dashboardQueries } from './queries.js';
+import { COUNT_CAP, dashboardQueries } from '../observe/dashboard-statements.js';
 
 /** What `authorize` decides for a request. */
 export type Authorization =

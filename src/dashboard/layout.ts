@@ -1,6 +1,6 @@
 /** The page frame, formatting helpers and the "SQL behind this view" block. */
 import { type Html, html } from './html.js';
-import { inlineSql, type Statement } from './queries.js';
+import { inlineSql, type Statement } from '../observe/dashboard-statements.js';
 
 export interface PageContext {
   /** Prefix of every link: the mount path, no trailing slash ('' at the root). */

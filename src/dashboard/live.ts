@@ -7,7 +7,7 @@
  * HOLE_WAIT_MS (a rolled-back insert leaves a hole for good).
  */
 import type { DashboardDb } from './db.js';
-import type { DashboardQueries } from './queries.js';
+import type { DashboardQueries } from '../observe/dashboard-statements.js';
 
 const POLL_MS = 500;
 const HOLE_WAIT_MS = 3000;

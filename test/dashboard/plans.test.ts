@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dashboardDb } from '../../src/dashboard/db.js';
-import { COUNT_CAP, dashboardQueries, type Statement } from '../../src/dashboard/queries.js';
+import { COUNT_CAP, dashboardQueries, type Statement } from '../../src/observe/dashboard-statements.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { seed } from './seed.js';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { createDashboard } from '../../dashboard/index.js';
-import { assertSchemaName } from '../../db/ident.js';
+import { assertSchemaName } from '../../core/ident.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { intFlag, noExtraArgs } from '../options.js';
 

@@ -1,6 +1,6 @@
 /** One call's whole story: dispatch, attempts, events, the policy, the next attempt. */
-import { formatCompact } from '../../duration.js';
-import { type AttemptStatus, isRetryable } from '../../status.js';
+import { formatCompact } from '../../core/duration.js';
+import { type AttemptStatus, isRetryable } from '../../core/outcome.js';
 import type { Runner } from '../db.js';
 import { type Html, html } from '../html.js';
 import {
@@ -12,7 +12,7 @@ import {
   statusBadge,
   timeEl,
 } from '../layout.js';
-import type { DashboardQueries, Statement } from '../queries.js';
+import type { DashboardQueries, Statement } from '../../observe/dashboard-statements.js';
 
 type Row = Record<string, unknown>;
 

@@ -1,9 +1,9 @@
 /** The calls list (filters in the query string, keyset pages) and bulk actions. */
-import { CALL_STATUSES } from '../../status.js';
+import { CALL_STATUSES } from '../../core/outcome.js';
 import type { Runner } from '../db.js';
 import { html } from '../html.js';
 import { csrfField, empty, layout, type PageContext, statusBadge, timeEl } from '../layout.js';
-import { COUNT_CAP, type CallsFilter, type DashboardQueries } from '../queries.js';
+import { COUNT_CAP, type CallsFilter, type DashboardQueries } from '../../observe/dashboard-statements.js';
 
 export const PAGE_SIZE = 50;
 /** A count that takes longer gives up, and the list shows without it. */

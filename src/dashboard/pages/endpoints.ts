@@ -10,7 +10,7 @@ import {
   type PageContext,
   timeEl,
 } from '../layout.js';
-import type { DashboardQueries } from '../queries.js';
+import type { DashboardQueries } from '../../observe/dashboard-statements.js';
 import { redactHeaders } from './call.js';
 
 type Row = Record<string, unknown>;

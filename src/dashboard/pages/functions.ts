@@ -2,7 +2,7 @@
 import type { Runner } from '../db.js';
 import { html, raw } from '../html.js';
 import { empty, fmtMs, layout, type PageContext } from '../layout.js';
-import type { DashboardQueries } from '../queries.js';
+import type { DashboardQueries } from '../../observe/dashboard-statements.js';
 import { BadRequest } from './calls.js';
 
 /** Window → bucket width: at most 60 or so points per line. */

@@ -2,7 +2,7 @@
 import type { Runner } from '../db.js';
 import { html } from '../html.js';
 import { empty, fmtSeconds, layout, type PageContext, timeEl } from '../layout.js';
-import type { DashboardQueries } from '../queries.js';
+import type { DashboardQueries } from '../../observe/dashboard-statements.js';
 import { schedule } from './call.js';
 
 export async function workersPage(

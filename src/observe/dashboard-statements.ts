@@ -1,10 +1,12 @@
 /**
- * Every statement the dashboard runs: named fragments with bound parameters.
+ * The dashboard's read model: every statement it runs, as named fragments
+ * with bound parameters, built for one schema and run by the caller (the
+ * dashboard runs them in READ ONLY transactions and shows their text).
  * A list's WHERE clause is put together from fixed fragments (never from
  * values), so the SQL shown under each view is exactly what ran, and the
  * planner sees only the conditions in use and can pick their index.
  */
-import { quoteIdent, quoteLiteral } from '../db/ident.js';
+import { quoteIdent, quoteLiteral } from '../core/ident.js';
 
 export interface Statement {
   /** What the view calls it (shown above its SQL). */
