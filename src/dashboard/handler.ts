@@ -324,7 +324,11 @@ export function createDashboard(options: DashboardOptions): Dashboard {
 
   function page(status: number, title: string, message: string, ctx?: PageContext): Response {
     const c = ctx ?? { base, readOnly: true, csrf: '', actor: '' };
-    return htmlResponse(status, layout(c, { title, section: '', body: html`<p class="notice">${message}</p>` }));
+    const back = status === 400 || status === 404 ? html`<p><a href="${base}/calls">Back to the calls</a></p>` : '';
+    return htmlResponse(
+      status,
+      layout(c, { title, section: '', body: html`<p class="notice">${message}</p>${back}` }),
+    );
   }
 
   const fetch = async (request: Request) => {
