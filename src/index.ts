@@ -66,5 +66,6 @@ export {
   type Authorization,
   createDashboard,
   type Dashboard,
+  type DashboardAction,
   type DashboardOptions,
 } from './dashboard/index.js';

@@ -11,7 +11,7 @@ import { assertSchemaName } from '../core/ident.js';
 import { type Asset, loadAssets } from './assets.js';
 import { type DashboardDb, dashboardDb, type Runner } from './db.js';
 import { html } from './html.js';
-import { layout, type PageContext } from './layout.js';
+import { type DashboardAction, layout, type PageContext } from './layout.js';
 import { liveStream } from './live.js';
 import { toNodeHandler } from './node.js';
 import { callPage } from './pages/call.js';
@@ -36,6 +36,12 @@ export type Authorization =
       actor?: string;
       /** Only reads for this request, whatever the dashboard's mode. */
       readOnly?: boolean;
+      /**
+       * Which actions this request may do (default: all): `retry`,
+       * `cancel`, `bulk-retry`, `bulk-cancel`, `endpoint`. A denied one has
+       * no button and its POST is a 403.
+       */
+      can?: (action: DashboardAction) => boolean;
     };
 
 export interface DashboardOptions {
@@ -159,12 +165,14 @@ export function createDashboard(options: DashboardOptions): Dashboard {
 
     let actor = 'dashboard';
     let readOnly = options.readOnly ?? false;
+    let allowed: ((action: DashboardAction) => boolean) | undefined;
     if (options.authorize) {
       const verdict = await options.authorize(request);
       if (!verdict) return page(403, 'Forbidden', 'You may not open this dashboard.');
       if (typeof verdict === 'object') {
         if (verdict.actor) actor = verdict.actor;
         if (verdict.readOnly) readOnly = true;
+        allowed = verdict.can;
       }
     }
 
@@ -173,7 +181,8 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       csrfCookie = randomBytes(18).toString('base64url');
       setCookies.push(`${CSRF_COOKIE}=${csrfCookie}; Path=${cookiePath}; HttpOnly; SameSite=Strict`);
     }
-    const ctx: PageContext = { base, readOnly, csrf: csrfFor(csrfCookie), actor };
+    const can = (a: DashboardAction) => !readOnly && (allowed?.(a) ?? true);
+    const ctx: PageContext = { base, readOnly, can, csrf: csrfFor(csrfCookie), actor };
 
     try {
       let res: Response;
@@ -186,6 +195,8 @@ export function createDashboard(options: DashboardOptions): Dashboard {
         const token = form.get('_csrf') ?? '';
         if (!cookies.get(CSRF_COOKIE) || !safeEqual(token, ctx.csrf))
           throw new HttpError(403, 'The form is stale or did not come from this dashboard: reload the page.');
+        const action = actionOf(path, form);
+        if (action && !can(action)) throw new HttpError(403, `You may not ${action.replace('-', ' ')} here.`);
         res = await post(ctx, path, form);
       } else {
         throw new HttpError(405, 'Method not allowed.');
@@ -323,7 +334,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   }
 
   function page(status: number, title: string, message: string, ctx?: PageContext): Response {
-    const c = ctx ?? { base, readOnly: true, csrf: '', actor: '' };
+    const c = ctx ?? { base, readOnly: true, can: () => false, csrf: '', actor: '' };
     const back = status === 400 || status === 404 ? html`<p><a href="${base}/calls">Back to the calls</a></p>` : '';
     return htmlResponse(
       status,
@@ -350,6 +361,15 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       if (ownPool) await pool.end();
     },
   };
+}
+
+/** The action a POST asks for (undefined for a path that is no action: a 404 later). */
+function actionOf(path: string, form: URLSearchParams): DashboardAction | undefined {
+  const m = path.match(/^\/calls\/\d{1,19}\/(retry|cancel)$/);
+  if (m) return m[1] as 'retry' | 'cancel';
+  if (path === '/calls/bulk') return form.get('action') === 'cancel' ? 'bulk-cancel' : 'bulk-retry';
+  if (path.startsWith('/endpoints/')) return 'endpoint';
+  return undefined;
 }
 
 /** What an endpoint action did, from a fixed list: a link cannot put its own words on the page. */

@@ -1,3 +1,4 @@
+export type { DashboardAction } from './layout.js';
 export {
   type Authorization,
   createDashboard,

@@ -6,10 +6,15 @@ export interface PageContext {
   /** Prefix of every link: the mount path, no trailing slash ('' at the root). */
   base: string;
   readOnly: boolean;
+  /** Whether this request may do an action (false for all when read-only). */
+  can(action: DashboardAction): boolean;
   /** Form field proving the POST comes from one of our pages. */
   csrf: string;
   actor: string;
 }
+
+/** What a POST can do, for `authorize` to allow one by one. */
+export type DashboardAction = 'retry' | 'cancel' | 'bulk-retry' | 'bulk-cancel' | 'endpoint';
 
 const NAV = [
   ['calls', 'Calls'],

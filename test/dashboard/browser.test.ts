@@ -292,6 +292,29 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await context.close();
   });
 
+  it('authorize can allow retries and nothing else: no Cancel button, and its POST is a 403', async () => {
+    const retryOnly = await serve({ authorize: () => ({ actor: 'support', can: (a) => a === 'retry' }) });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const { rows: [c] } = await db.pool.query(`select c.id::text as id from pgdispatch.calls c where status = 'retrying' order by c.id desc limit 1`);
+    await page.goto(`${retryOnly}/calls/${c.id}`);
+    await expect(page.getByRole('button', { name: /Cancel/ }).count()).resolves.toBe(0);
+    await page.goto(`${retryOnly}/calls`);
+    await expect(page.getByRole('button', { name: /Cancel the pending/ }).count()).resolves.toBe(0);
+    // A token from a form this request may use: a failed call's Retry.
+    const { rows: [f] } = await db.pool.query(`select c.id::text as id from pgdispatch.calls c where status = 'failed' order by c.id desc limit 1`);
+    await page.goto(`${retryOnly}/calls/${f.id}`);
+    const token = await page.locator('input[name=_csrf]').first().inputValue();
+    const res = await page.request.post(`${retryOnly}/calls/${c.id}/cancel`, {
+      form: { _csrf: token },
+      headers: { origin: new URL(retryOnly).origin },
+    });
+    expect(res.status()).toBe(403);
+    expect(await res.text()).toContain('You may not cancel here.');
+    expect((await db.pool.query('select status from pgdispatch.calls where id = $1', [c.id])).rows[0].status).toBe('retrying');
+    await context.close();
+  });
+
   it('refuses a cross-origin POST, and one without the CSRF token, even with the session cookie', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();

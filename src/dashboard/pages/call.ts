@@ -114,8 +114,9 @@ ${e['actor'] ? html`<span class="actor">by ${String(e['actor'])}</span>` : ''}</
   }
 
   const status = String(call['status']);
-  const canRetry = status === 'failed' || status === 'cancelled';
-  const canCancel = status === 'pending' || status === 'running' || status === 'retrying';
+  const canRetry = (status === 'failed' || status === 'cancelled') && ctx.can('retry');
+  const canCancel =
+    (status === 'pending' || status === 'running' || status === 'retrying') && ctx.can('cancel');
   const b = ctx.base;
   const body = html`
 <dl class="facts">
@@ -128,7 +129,7 @@ ${endpointName ? html`<dt>Endpoint</dt><dd><a href="${b}/endpoints/${endpointNam
 ${call['last_error'] ? html`<dt>Last error</dt><dd class="err">${String(call['last_error'])}</dd>` : ''}
 </dl>
 ${
-  ctx.readOnly || !(canRetry || canCancel)
+  !(canRetry || canCancel)
     ? ''
     : html`<form method="post" class="actions" action="${b}/calls/${id}/${canRetry ? 'retry' : 'cancel'}">${csrfField(ctx)}
 <button type="submit"${canCancel ? html` class="danger"` : ''}>${canRetry ? 'Retry' : 'Cancel'} this call</button></form>`

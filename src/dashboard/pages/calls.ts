@@ -137,7 +137,7 @@ ${rows.map((r) => {
 ${f.before ? html`<a href="${b}/calls${filterQuery(params)}">Newest</a>` : ''}
 ${rows.length === PAGE_SIZE && last ? html`<a rel="next" href="${b}/calls${filterQuery(params, { before: last.id })}">Older</a>` : ''}
 </nav>
-${ctx.readOnly ? '' : bulkForms(ctx, params)}`;
+${ctx.can('bulk-retry') || ctx.can('bulk-cancel') ? bulkForms(ctx, params) : ''}`;
   return layout(ctx, { title: 'Calls', section: 'calls', body, statements: [list, count, fns] });
 }
 
@@ -152,8 +152,8 @@ function bulkForms(ctx: PageContext, params: URLSearchParams) {
 <h2>Every call matching this filter</h2>
 <p class="muted">Each button first shows how many calls it would change.</p>
 <form method="post" action="${ctx.base}/calls/bulk">${csrfField(ctx)}${hiddenFilter(params)}
-<button name="action" value="retry">Retry the failed and cancelled ones…</button>
-<button name="action" value="cancel">Cancel the pending and retrying ones…</button>
+${ctx.can('bulk-retry') ? html`<button name="action" value="retry">Retry the failed and cancelled ones…</button>` : ''}
+${ctx.can('bulk-cancel') ? html`<button name="action" value="cancel">Cancel the pending and retrying ones…</button>` : ''}
 </form>
 </section>`;
 }

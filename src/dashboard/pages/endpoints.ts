@@ -76,7 +76,7 @@ ${e['disabled_reason'] ? html`<dt>Disabled because</dt><dd>${String(e['disabled_
 </dl>
 <h2>Static headers</h2><pre>${json(redactHeaders(e['headers']))}</pre>
 ${
-  ctx.readOnly
+  !ctx.can('endpoint')
     ? ''
     : html`<h2>Actions</h2><div class="actions">
 ${
