@@ -6,6 +6,7 @@
  * only moves past an id once it has been seen or has stayed missing for
  * HOLE_WAIT_MS (a rolled-back insert leaves a hole for good).
  */
+import { redactUrlsIn } from '../core/redact.js';
 import type { DashboardDb } from './db.js';
 import type { DashboardQueries } from '../observe/dashboard-statements.js';
 
@@ -75,6 +76,7 @@ export function liveStream(o: LiveOptions): ReadableStream<Uint8Array> {
             const id = BigInt(r.id);
             if (seen.has(id)) continue;
             seen.add(id);
+            if (typeof r['error'] === 'string') r['error'] = redactUrlsIn(r['error']);
             send(`event: attempt\ndata: ${JSON.stringify(r)}\n\n`);
           }
           const before = cursor;

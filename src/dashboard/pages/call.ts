@@ -1,5 +1,6 @@
 /** One call's whole story: dispatch, attempts, events, the policy, the next attempt. */
 import { formatCompact } from '../../core/duration.js';
+import { redactForDisplay, redactUrlsIn } from '../../core/redact.js';
 import { type AttemptStatus, isRetryable } from '../../core/outcome.js';
 import type { Runner } from '../db.js';
 import { type Html, html } from '../html.js';
@@ -15,17 +16,6 @@ import {
 import type { DashboardQueries, Statement } from '../../observe/dashboard-statements.js';
 
 type Row = Record<string, unknown>;
-
-const SECRET_HEADER = /authorization|cookie|secret|token|signature|api[-_]?key|password/i;
-
-/** Header values that look like credentials are replaced by their length. */
-export function redactHeaders(h: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!h || typeof h !== 'object') return out;
-  for (const [k, v] of Object.entries(h as Record<string, unknown>))
-    out[k] = SECRET_HEADER.test(k) ? `[redacted, ${String(v).length} characters]` : String(v);
-  return out;
-}
 
 export async function callPage(
   ctx: PageContext,
@@ -63,10 +53,10 @@ export async function callPage(
 <span class="muted">policy ${String(call['retry_policy'])}${call['max_attempts'] ? `, at most ${String(call['max_attempts'])} attempts` : ''}${call['idempotency_key'] ? `, idempotency key ${String(call['idempotency_key'])}` : ''}</span></li>`,
     },
   ];
-  const headers = {
-    ...redactHeaders(endpoint?.['headers']),
-    ...redactHeaders(input?.['headers']),
-  };
+  const headers = redactForDisplay({
+    ...((endpoint?.['headers'] as object | undefined) ?? {}),
+    ...((input?.['headers'] as object | undefined) ?? {}),
+  }) as Record<string, unknown>;
   for (const a of attempts) {
     const resp = a['response'] as Row | null;
     items.push({
@@ -82,13 +72,13 @@ ${
     ? html`<span class="muted policy-wait">policy ${String(policy['name'])} waits ${formatCompact(policyDelayMs(policy, Number(a['attempt'])))}${Number(policy['jitter']) ? ` ±${Math.round(Number(policy['jitter']) * 100)}%` : ''} after attempt ${String(a['attempt'])}</span>`
     : ''
 }
-${a['error'] ? html`<p class="err">${String(a['error'])}</p>` : ''}
+${a['error'] ? html`<p class="err">${redactUrlsIn(String(a['error']))}</p>` : ''}
 ${
   call['function'] === 'webhook' && Object.keys(headers).length
     ? html`<details><summary>Request headers (secrets redacted)</summary><pre>${json(headers)}</pre></details>`
     : ''
 }
-${resp ? html`<details><summary>Response${resp['truncated'] ? ' (truncated)' : ''}</summary><pre>${json(resp)}</pre></details>` : ''}
+${resp ? html`<details><summary>Response${resp['truncated'] ? ' (truncated)' : ''}</summary><pre>${json(redactForDisplay(resp))}</pre></details>` : ''}
 </li>`,
     });
   }
@@ -99,7 +89,7 @@ ${resp ? html`<details><summary>Response${resp['truncated'] ? ' (truncated)' : '
       html: html`<li class="ev event ${String(e['event'])}"><span class="what">${String(e['event'])}</span>
 ${e['status'] ? statusBadge(e['status']) : ''} ${timeEl(e['at'])}
 ${e['attempt'] !== null ? html`<span class="muted">attempt ${String(e['attempt'])}</span>` : ''}
-${e['reason'] ? html`<span>${String(e['reason'])}</span>` : ''}
+${e['reason'] ? html`<span>${redactUrlsIn(String(e['reason']))}</span>` : ''}
 ${e['actor'] ? html`<span class="actor">by ${String(e['actor'])}</span>` : ''}</li>`,
     });
   }
@@ -126,7 +116,7 @@ ${e['actor'] ? html`<span class="actor">by ${String(e['actor'])}</span>` : ''}</
 ${endpointName ? html`<dt>Endpoint</dt><dd><a href="${b}/endpoints/${endpointName}">${endpointName}</a></dd>` : ''}
 <dt>Dispatched</dt><dd>${timeEl(call['created_at'])}</dd>
 <dt>Finished</dt><dd>${timeEl(call['finished_at'])}</dd>
-${call['last_error'] ? html`<dt>Last error</dt><dd class="err">${String(call['last_error'])}</dd>` : ''}
+${call['last_error'] ? html`<dt>Last error</dt><dd class="err">${redactUrlsIn(String(call['last_error']))}</dd>` : ''}
 </dl>
 ${
   !(canRetry || canCancel)
@@ -137,8 +127,8 @@ ${
 <h2>Timeline</h2>
 <ol class="timeline">${items.map((i) => i.html)}</ol>
 <div class="cols">
-<section><h2>Input</h2><pre>${json(call['input'])}</pre></section>
-${call['output'] !== null ? html`<section><h2>Output</h2><pre>${json(call['output'])}</pre></section>` : ''}
+<section><h2>Input</h2><pre>${json(redactForDisplay(call['input']))}</pre></section>
+${call['output'] !== null ? html`<section><h2>Output</h2><pre>${json(redactForDisplay(call['output']))}</pre></section>` : ''}
 ${
   policy
     ? html`<section><h2>Retry policy <a href="${b}/policies#policy-${String(policy['name'])}">${String(policy['name'])}</a></h2>

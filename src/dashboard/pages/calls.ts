@@ -1,5 +1,6 @@
 /** The calls list (filters in the query string, keyset pages) and bulk actions. */
 import { CALL_STATUSES } from '../../core/outcome.js';
+import { redactUrlsIn } from '../../core/redact.js';
 import type { Runner } from '../db.js';
 import { html } from '../html.js';
 import { csrfField, empty, layout, type PageContext, statusBadge, timeEl } from '../layout.js';
@@ -129,7 +130,7 @@ ${rows.map((r) => {
 <td>${String(c['function'])}</td><td>${statusBadge(c['status'])}</td><td class="num">${String(c['attempts'])}</td>
 <td>${c['endpoint'] ? html`<a href="${b}/endpoints/${String(c['endpoint'])}">${String(c['endpoint'])}</a>` : ''}</td>
 <td>${timeEl(c['created_at'])}</td><td>${timeEl(c['next_attempt_at'])}</td><td>${timeEl(c['finished_at'])}</td>
-<td class="err">${String(c['last_error'] ?? '')}</td></tr>`;
+<td class="err">${redactUrlsIn(String(c['last_error'] ?? ''))}</td></tr>`;
 })}
 </tbody></table></div>`
 }

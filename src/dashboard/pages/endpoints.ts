@@ -11,7 +11,7 @@ import {
   timeEl,
 } from '../layout.js';
 import type { DashboardQueries } from '../../observe/dashboard-statements.js';
-import { redactHeaders } from './call.js';
+import { redactForDisplay, redactUrlsIn } from '../../core/redact.js';
 
 type Row = Record<string, unknown>;
 
@@ -40,7 +40,7 @@ export async function endpointsPage(ctx: PageContext, q: DashboardQueries, run: 
 <thead><tr><th scope="col">Endpoint</th><th scope="col">URL</th><th scope="col">Health</th><th scope="col">Failing since</th><th scope="col">Auto-disable</th><th scope="col">Last success</th><th scope="col">Last failure</th><th scope="col">Secrets</th></tr></thead>
 <tbody>${rows.map(
           (e) => html`<tr><th scope="row"><a href="${b}/endpoints/${String(e['name'])}">${String(e['name'])}</a></th>
-<td class="url">${String(e['url'])}</td><td>${health(e)}</td><td>${timeEl(e['failing_since'])}</td><td>${countdown(e)}</td>
+<td class="url">${redactUrlsIn(String(e['url']))}</td><td>${health(e)}</td><td>${timeEl(e['failing_since'])}</td><td>${countdown(e)}</td>
 <td>${timeEl(e['last_success_at'])}</td><td>${timeEl(e['last_failure_at'])}</td><td class="num">${String(e['secrets'])}</td></tr>`,
         )}</tbody></table></div>`;
   return layout(ctx, { title: 'Endpoints', section: 'endpoints', body, statements: [st] });
@@ -62,7 +62,7 @@ export async function endpointPage(
   const body = html`
 ${notice ? html`<p role="status" class="notice">${notice}</p>` : ''}
 <dl class="facts">
-<dt>URL</dt><dd class="url">${String(e['url'])}</dd>
+<dt>URL</dt><dd class="url">${redactUrlsIn(String(e['url']))}</dd>
 <dt>Health</dt><dd>${health(e)}</dd>
 ${e['disabled_reason'] ? html`<dt>Disabled because</dt><dd>${String(e['disabled_reason'])}</dd>` : ''}
 <dt>Failing since</dt><dd>${timeEl(e['failing_since'])}</dd>
@@ -74,7 +74,7 @@ ${e['disabled_reason'] ? html`<dt>Disabled because</dt><dd>${String(e['disabled_
 <dt>Calls</dt><dd><a href="${b}/calls?function=webhook&amp;endpoint=${encodeURIComponent(name)}">all</a> ·
 <a href="${b}/calls?function=webhook&amp;endpoint=${encodeURIComponent(name)}&amp;status=failed">failed</a></dd>
 </dl>
-<h2>Static headers</h2><pre>${json(redactHeaders(e['headers']))}</pre>
+<h2>Static headers</h2><pre>${json(redactForDisplay(e['headers']))}</pre>
 ${
   !ctx.can('endpoint')
     ? ''
