@@ -106,3 +106,10 @@ export {
   type RunWorkflowOptions,
   type WorkflowRunReport,
 } from './workflow/testing.js';
+export {
+  type Authorization,
+  createDashboard,
+  type Dashboard,
+  type DashboardAction,
+  type DashboardOptions,
+} from './dashboard/index.js';

@@ -1,6 +1,7 @@
 import type { Command } from '../common.js';
 import { callsCommand } from './calls.js';
 import { cancelCommand } from './cancel.js';
+import { dashboardCommand } from './dashboard.js';
 import { endpointsCommand } from './endpoints.js';
 import { migrateCommand } from './migrate.js';
 import { policiesCommand } from './policies.js';
@@ -25,4 +26,5 @@ export const commands: Record<string, Command> = {
   policies: policiesCommand,
   endpoints: endpointsCommand,
   prune: pruneCommand,
+  dashboard: dashboardCommand,
 };
