@@ -62,3 +62,15 @@ export { type PruneOptions, pruneCalls } from './maintain/prune.js';
 export { listWorkers, type WorkerInfo } from './observe/read-model.js';
 export { formatCompact, parseDuration } from './core/duration.js';
 export type { RetentionOptions } from './maintain/retention.js';
+export type { SchedulerOptions } from './maintain/scheduler.js';
+export type {
+  ConcurrencyOption,
+  FunctionFlowOptions,
+  RateLimitOption,
+} from './registry/flow.js';
+export {
+  type Schedule,
+  type ScheduleChange,
+  Schedules,
+  type ScheduleSpec,
+} from './schedule/schedules.js';

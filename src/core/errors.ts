@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   INVALID_CONFIG: 'PD008',
   DATABASE_UNAVAILABLE: 'PD009',
   MIGRATION_FAILED: 'PD010',
+  INVALID_SCHEDULE: 'PD011',
+  UNKNOWN_SCHEDULE: 'PD012',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -4,6 +4,7 @@
  */
 import { DispatchError } from '../core/errors.js';
 import { checkKeys } from '../core/option-keys.js';
+import { type ConcurrencyOption, flowSqlOptions, type RateLimitOption } from '../registry/flow.js';
 import type { FunctionRegistry, Registry } from '../registry/registry.js';
 import type { Runtime } from '../sql/runtime.js';
 import { checkOptionText, serializeInput } from './checks.js';
@@ -22,9 +23,22 @@ export interface CallOptions {
   retryPolicy?: string;
   /** Overrides the function's max attempts for this call. */
   maxAttempts?: number;
+  /** A concurrency key and limit for this call (overrides the function's). */
+  concurrency?: ConcurrencyOption;
+  /** A rate-limit key and limit for this call (overrides the function's); one key per call. */
+  rateLimit?: RateLimitOption;
+  /**
+   * Of the calls dispatched with this key within `delayMs` of each other,
+   * only the last runs, with its input, `delayMs` after it; each returns the
+   * id of that one call.
+   */
+  debounce?: { key: string; delayMs: number };
 }
 
-export type ManyCallOptions = Omit<CallOptions, 'idempotencyKey'>;
+export type ManyCallOptions = Omit<
+  CallOptions,
+  'idempotencyKey' | 'concurrency' | 'rateLimit' | 'debounce'
+>;
 
 // Every option key, so that a misspelt one is refused (the type checker
 // keeps these lists complete).
@@ -38,6 +52,9 @@ const MANY_CALL_OPTION_KEYS = {
 const CALL_OPTION_KEYS = {
   ...MANY_CALL_OPTION_KEYS,
   idempotencyKey: true,
+  concurrency: true,
+  rateLimit: true,
+  debounce: true,
 } as const satisfies Record<keyof CallOptions, true>;
 
 /** Inserts calls of the registry's functions; records the functions in SQL before the first. */
@@ -56,18 +73,25 @@ export class Dispatcher {
   async dispatch(name: string, input: unknown, options: CallOptions): Promise<string> {
     checkKeys(options, CALL_OPTION_KEYS, 'dispatch option');
     this.#validate(name, input);
-    const params = [
-      name,
-      serializeInput(input, this.#maxInputBytes),
-      JSON.stringify(callOptionsToSql(options)),
-    ];
+    const sqlOptions = callOptionsToSql(options);
+    const flow = flowSqlOptions(name, input, options, this.#registry.require(name).options.flow);
+    if (flow) Object.assign(sqlOptions, flow);
+    const debounce = options.debounce === undefined ? undefined : debounceSqlOptions(options);
+    if (debounce) {
+      if (flow) {
+        throw new DispatchError(
+          'INVALID_OPTION',
+          `${name}: a debounced call cannot also have a concurrency or rate limit`,
+        );
+      }
+      Object.assign(sqlOptions, debounce);
+    }
+    const params = [name, serializeInput(input, this.#maxInputBytes), JSON.stringify(sqlOptions)];
     await this.#ensureRegistered();
-    const rows = await runIn<{ id: string }>(
-      this.#rt,
-      options.tx,
-      this.#rt.queries.dispatch,
-      params,
-    );
+    const q = this.#rt.queries;
+    // Calls without a key or debounce take dispatch() alone, as before.
+    const query = flow ? q.dispatchKeyed : debounce ? q.dispatchDebounced : q.dispatch;
+    const rows = await runIn<{ id: string }>(this.#rt, options.tx, query, params);
     return rows[0]!.id;
   }
 
@@ -84,6 +108,12 @@ export class Dispatcher {
       throw new DispatchError('INVALID_OPTION', 'dispatchMany does not take an idempotencyKey');
     }
     checkKeys(options, MANY_CALL_OPTION_KEYS, 'dispatchMany option');
+    if (this.#registry.require(name).options.flow) {
+      throw new DispatchError(
+        'INVALID_OPTION',
+        `dispatchMany does not take flow-control keys: dispatch the calls of ${name} one by one`,
+      );
+    }
     if (inputs.length === 0) return [];
     for (const input of inputs) this.#validate(name, input);
     const params = [
@@ -150,6 +180,29 @@ export async function registerFunctions(
       max_attempts: f.options.maxAttempts ?? null,
     }));
   await runIn(rt, undefined, rt.queries.registerFunctions, [JSON.stringify(defs), overwrite]);
+}
+
+function debounceSqlOptions(o: CallOptions): Record<string, unknown> {
+  const d = o.debounce;
+  if (d === null || typeof d !== 'object') {
+    throw new DispatchError('INVALID_OPTION', 'debounce must be { key, delayMs }');
+  }
+  if (typeof d.key !== 'string' || d.key.length < 1 || d.key.length > 256) {
+    throw new DispatchError('INVALID_OPTION', 'debounce key must be a string of 1-256 characters');
+  }
+  if (typeof d.delayMs !== 'number' || !Number.isFinite(d.delayMs) || d.delayMs <= 0) {
+    throw new DispatchError(
+      'INVALID_OPTION',
+      `debounce delayMs must be a positive number, got ${String(d.delayMs)}`,
+    );
+  }
+  if (o.runAt !== undefined || o.idempotencyKey !== undefined) {
+    throw new DispatchError(
+      'INVALID_OPTION',
+      'a debounced call takes neither runAt nor idempotencyKey',
+    );
+  }
+  return { debounce_key: d.key, debounce_ms: d.delayMs };
 }
 
 function callOptionsToSql(o: CallOptions): Record<string, unknown> {

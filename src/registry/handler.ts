@@ -1,5 +1,6 @@
 /** What a function is: its handler, the context it gets, and its options. */
 import type { Logger } from 'pino';
+import type { FunctionFlowOptions } from './flow.js';
 
 export interface FunctionOptions {
   /** Name of a row of `retry_policies`. (Default: `default`) */
@@ -12,6 +13,12 @@ export interface FunctionOptions {
   retryUnknownErrors?: boolean;
   /** Checks an input at dispatch time; throw to refuse it (the call is not created). */
   validate?: (input: unknown) => void;
+  /** At most `limit` calls of a key run at once across all workers; the others wait without holding a slot. (Default: no limit) */
+  // biome-ignore lint/suspicious/noExplicitAny: the key function takes the function's input type.
+  concurrency?: FunctionFlowOptions<any>['concurrency'];
+  /** At most `limit` calls of a key start per `intervalMs` across all workers. (Default: no limit) */
+  // biome-ignore lint/suspicious/noExplicitAny: the key function takes the function's input type.
+  rateLimit?: FunctionFlowOptions<any>['rateLimit'];
 }
 
 /** What the handler gets besides its input. */

@@ -10,6 +10,7 @@ import { operateStatements } from './operate.js';
 import { queueStatements } from './queue.js';
 import { readStatements } from './read.js';
 import { recordStatements } from './record.js';
+import { scheduleStatements } from './schedule.js';
 
 export type { NamedQuery } from './named.js';
 
@@ -24,5 +25,6 @@ export function buildQueries(schema: string) {
     ...maintainStatements(st),
     ...readStatements(st),
     ...operateStatements(st),
+    ...scheduleStatements(st),
   };
 }

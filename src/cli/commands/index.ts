@@ -6,6 +6,7 @@ import { migrateCommand } from './migrate.js';
 import { policiesCommand } from './policies.js';
 import { pruneCommand } from './prune.js';
 import { retryCommand } from './retry.js';
+import { schedulesCommand } from './schedules.js';
 import { showCommand } from './show.js';
 import { statsCommand } from './stats.js';
 import { workerCommand } from './worker.js';
@@ -22,5 +23,6 @@ export const commands: Record<string, Command> = {
   cancel: cancelCommand,
   policies: policiesCommand,
   endpoints: endpointsCommand,
+  schedules: schedulesCommand,
   prune: pruneCommand,
 };

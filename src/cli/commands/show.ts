@@ -1,5 +1,5 @@
 import { redactForDisplay, redactUrlsIn } from '../../core/redact.js';
-import { callTimeline, type TimelineRow } from '../../observe/read-model.js';
+import { callTimeline, callWait, type TimelineRow } from '../../observe/read-model.js';
 import { runtimeOf } from '../../sql/runtime.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { callIdArg, noExtraArgs, withDispatch } from '../options.js';
@@ -22,15 +22,18 @@ export const showCommand: Command = {
     const { values, positionals } = parseCommandArgs(args, usage, { json: { type: 'boolean' } });
     noExtraArgs(positionals, 1, usage);
     const id = callIdArg(positionals[0], usage);
+    let waiting: { reason: string; detail: string } | undefined;
     const { call, timeline } = redacted(
       await withDispatch(values, async (d) => {
         const call = await d.getCall(id);
-        return { call, timeline: await callTimeline(runtimeOf(d), id) };
+        const rt = runtimeOf(d);
+        waiting = await callWait(rt, id);
+        return { call, timeline: await callTimeline(rt, id) };
       }),
     );
     if (!call) throw new CliError(`call ${id} not found`);
     if (values.json) {
-      console.log(JSON.stringify({ call, timeline }, null, 2));
+      console.log(JSON.stringify({ call, timeline, waiting: waiting ?? null }, null, 2));
       return 0;
     }
     const field = (k: string, v: string) => console.log(`  ${k.padEnd(13)} ${v}`);
@@ -47,6 +50,7 @@ export const showCommand: Command = {
         : '-',
     );
     field('finished', formatTime(call.finished_at));
+    if (waiting) field('waiting', waiting.detail);
     if (call.idempotency_key) field('idempotency', call.idempotency_key);
     if (call.last_error) field('last error', call.last_error);
     field('input', clip(JSON.stringify(call.input)));

@@ -25,6 +25,8 @@ Options:
   --rescue-after D       release the calls of a worker silent this long (default: 30s)
   --retention D|off      prune finished calls older than D (default: 30d; off:
                          leave it to \`pgdispatch prune\`)
+  --schedules on|off     take part in dispatching the ticks of cron schedules
+                         (default: on)
 
 The module's instance decides the database (its connectionString, or DATABASE_URL).`;
 
@@ -39,6 +41,7 @@ const options = {
   'heartbeat-interval': { type: 'string' },
   'rescue-after': { type: 'string' },
   retention: { type: 'string' },
+  schedules: { type: 'string' },
 } as const;
 
 /** Loads the user's module and checks that its default export is a dispatch instance. */
@@ -104,6 +107,7 @@ function workerOpsOptions(values: {
   'heartbeat-interval'?: string | undefined;
   'rescue-after'?: string | undefined;
   retention?: string | undefined;
+  schedules?: string | undefined;
 }): WorkerOptions {
   const o: WorkerOptions = {};
   const port = intFlag(values['metrics-port'], '--metrics-port', { min: 0, max: 65_535 });
@@ -120,6 +124,10 @@ function workerOpsOptions(values: {
   else {
     const age = durationFlag(values.retention, '--retention');
     if (age !== undefined) o.retention = { olderThanMs: age };
+  }
+  if (values.schedules === 'off') o.schedules = false;
+  else if (values.schedules !== undefined && values.schedules !== 'on') {
+    throw new CliError(`--schedules must be on or off, got "${values.schedules}"`, 2);
   }
   return o;
 }
