@@ -8,19 +8,21 @@ declare
   r record;
   c :"schema".calls;
   n integer := 0;
+  v_reason text;
 begin
   for r in
     select s.call_id, s.key from :"schema".flow_slots s
      where s.call_id = any(call_ids) order by s.key, s.call_id
   loop
-    perform from :"schema".flow_keys k where k.key = r.key for update;
+    select case when k.concurrency_limit is null then 'rate' else 'concurrency' end into v_reason
+      from :"schema".flow_keys k where k.key = r.key for update;
     select * into c from :"schema".calls c0 where c0.id = r.call_id for update;
     if found and c.status = 'retrying' and c.job_id is not null then
       delete from graphile_worker._private_jobs j where j.id = c.job_id and j.locked_at is null;
       if found then
         update :"schema".calls c1 set job_id = null where c1.id = c.id;
         insert into :"schema".flow_waits (call_id, key, reason, attempt, not_before)
-        values (c.id, r.key, 'concurrency', c.attempts + 1, c.next_attempt_at)
+        values (c.id, r.key, coalesce(v_reason, 'concurrency'), c.attempts + 1, c.next_attempt_at)
         on conflict (call_id) do nothing;
       end if;
     elsif found and c.status in ('pending', 'running', 'retrying') then

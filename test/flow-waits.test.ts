@@ -1,16 +1,32 @@
 /** "Why hasn't call 42 run?": each waiting state answers in one query, in the history and in `pgdispatch show`. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Dispatch } from '../src/index.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { type Dispatch, TemporaryError } from '../src/index.js';
+import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
 import { runCli } from './support/processes.js';
 
 let db: TestDatabase;
 let d: Dispatch;
+const spans: { n: number; attempt: number; start: number; end: number }[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
   d = db.dispatch();
   d.func('job', () => null);
+  d.func(
+    'flaky',
+    async (input: { n: number }, ctx) => {
+      spans.push({ n: input.n, attempt: ctx.attempt, start: Date.now(), end: 0 });
+      const span = spans.at(-1)!;
+      await new Promise((r) => setTimeout(r, 30));
+      span.end = Date.now();
+      if (ctx.attempt === 1 && input.n === 0) throw new TemporaryError('first attempt fails');
+      return null;
+    },
+    { retryPolicy: 'quick', concurrency: { key: 'serial:flaky', limit: 1 } },
+  );
+  await db.pool.query(
+    `insert into pgdispatch.retry_policies (name, delays, max_attempts) values ('quick', '{200ms}', 5)`,
+  );
   await d.migrate();
 });
 afterAll(() => db.drop());
@@ -85,5 +101,36 @@ describe('call_waits', () => {
     // A cancelled waiter is no longer waiting.
     await d.cancel(third);
     expect(await waitOf(third)).toEqual([]);
+  });
+
+  it('a keyed call that fails gives its slot back and waits again for one, and for its retry time', async () => {
+    const ids = [];
+    for (let n = 0; n < 3; n++) ids.push(await d.dispatch('flaky', { n }));
+    const worker = await d.worker({ concurrency: 10, retention: false, schedules: false });
+    try {
+      await eventually(
+        async () =>
+          Number(
+            (
+              await db.pool.query(
+                `select count(*) as n from pgdispatch.calls where function = 'flaky' and status = 'succeeded'`,
+              )
+            ).rows[0].n,
+          ) === 3,
+        { message: 'all three succeeded' },
+      );
+    } finally {
+      await worker.stop();
+    }
+    // Serial throughout, the retry included, and the retry waited its 200 ms.
+    const sorted = [...spans].sort((a, b) => a.start - b.start);
+    for (let i = 1; i < sorted.length; i++)
+      expect(sorted[i]!.start).toBeGreaterThanOrEqual(sorted[i - 1]!.end);
+    const first = spans.filter((s) => s.n === 0);
+    expect(first.map((s) => s.attempt)).toEqual([1, 2]);
+    expect(first[1]!.start - first[0]!.end).toBeGreaterThanOrEqual(190);
+    expect(
+      (await db.pool.query("select count(*)::int as n from pgdispatch.flow_slots where key = 'serial:flaky'")).rows[0].n,
+    ).toBe(0);
   });
 });
