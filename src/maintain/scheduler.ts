@@ -47,7 +47,7 @@ const BATCH = 200;
 
 export class Scheduler extends PeriodicService {
   readonly #rt: Runtime;
-  readonly #o: Required<SchedulerOptions>;
+  readonly #options: Required<SchedulerOptions>;
   /** Parsed expressions by `cron|timezone`: a round parses each only once per process. */
   readonly #parsed = new Map<string, Cron>();
   #nextMs: number;
@@ -62,7 +62,7 @@ export class Scheduler extends PeriodicService {
     }
     super(logger, o.intervalMs);
     this.#rt = rt;
-    this.#o = o;
+    this.#options = o;
     this.#nextMs = o.intervalMs;
   }
 
@@ -78,7 +78,7 @@ export class Scheduler extends PeriodicService {
       );
       const { round_at: now, previous } = clock[0]!;
       const coveredUntil =
-        previous === null || now.getTime() - previous.getTime() <= this.#o.missedAfterMs
+        previous === null || now.getTime() - previous.getTime() <= this.#options.missedAfterMs
           ? now
           : previous;
       const { rows: due } = await client.query<DueSchedule>({
@@ -154,13 +154,14 @@ export class Scheduler extends PeriodicService {
 
   /** A round that logs instead of throwing; it sets the wait before the next. */
   protected async round(): Promise<void> {
-    this.#nextMs = this.#o.intervalMs;
+    this.#nextMs = this.#options.intervalMs;
     try {
       const { dispatched, nextInMs } = await this.runOnce();
       this.outage.ok('scheduler');
       if (dispatched > 0) this.logger.debug({ dispatched }, 'scheduler: dispatched ticks');
       // A few ms past the tick, so that it is due when the round reads it.
-      if (nextInMs !== null) this.#nextMs = Math.min(this.#o.intervalMs, Math.max(0, nextInMs) + 5);
+      if (nextInMs !== null)
+        this.#nextMs = Math.min(this.#options.intervalMs, Math.max(0, nextInMs) + 5);
     } catch (err) {
       this.outage.failed('scheduler', err, 'will try again');
     }
