@@ -26,6 +26,8 @@ import { FunctionRegistry, type RegisteredFunction, resolveOptions } from './reg
 import { migrate, type MigrateResult } from './schema/migrate.js';
 import type { Attempt, Call, HistoryEntry } from './schema/types.js';
 import { createRuntime, RUNTIME, type Runtime } from './sql/runtime.js';
+import { type Schedule, Schedules, type ScheduleSpec } from './schedule/schedules.js';
+import { AdaptiveConcurrency } from './webhook/adaptive.js';
 import { Endpoints } from './webhook/endpoints.js';
 import {
   validateWebhookInput,
@@ -124,6 +126,7 @@ const WEBHOOK_OPTION_KEYS = {
   maxResponseBytes: true,
   perOriginConcurrency: true,
   retryPolicy: true,
+  adaptiveConcurrency: true,
 } as const satisfies Record<keyof WebhookOptions, true>;
 const TIMEOUT_KEYS = {
   connectMs: true,
@@ -180,6 +183,8 @@ export class Dispatch {
   readonly webhook: DispatchFunction<WebhookInput, WebhookOutput>;
   /** Webhook endpoints: add, list, rotate secrets, disable, enable. */
   readonly endpoints: Endpoints;
+  /** Cron schedules: list, set, enable, disable, remove (see also `schedule()`). */
+  readonly schedules: Schedules;
   /** @internal For pgdispatch's own operations functions (retryCalls, the CLI); not part of the API. */
   readonly [RUNTIME]: Runtime;
   readonly #webhook: WebhookFunction;
@@ -241,7 +246,14 @@ export class Dispatch {
     );
     this.#maxInputBytes = maxInputBytes;
     this.endpoints = new Endpoints(this.pool, this.schema, this.preparedStatements);
-    this.#webhook = new WebhookFunction(this.endpoints, options.webhook ?? {});
+    this.schedules = new Schedules(this.pool, this.schema, this.preparedStatements);
+    this.#webhook = new WebhookFunction(
+      this.endpoints,
+      options.webhook ?? {},
+      options.webhook?.adaptiveConcurrency
+        ? new AdaptiveConcurrency(this.pool, this.schema, this.preparedStatements)
+        : undefined,
+    );
     this.webhook = this.func('webhook', this.#webhook.handler, {
       retryPolicy: options.webhook?.retryPolicy ?? 'webhook',
       // The sender enforces its own timeouts; this is only a backstop.
@@ -334,6 +346,25 @@ export class Dispatch {
       serializeInput(payload === undefined ? null : payload, this.#maxInputBytes),
     ]);
     return rows[0]!.id;
+  }
+
+  /**
+   * Declares a cron schedule: each tick dispatches one call of `function`.
+   * Idempotent, so a deploy can declare its schedules at start-up; an edit
+   * applies from the next tick, and a schedule an operator disabled stays
+   * disabled unless `enabled` is given.
+   *
+   * @example
+   * await dispatch.schedule('nightly-report', {
+   *   cron: '0 3 * * *', timezone: 'Europe/Paris', function: 'report', input: { kind: 'daily' },
+   * });
+   */
+  async schedule(name: string, spec: ScheduleSpec): Promise<Schedule> {
+    // The database must know this instance's function before a row names it.
+    if (this.#registry.get(spec?.function)) {
+      await registerFunctions(this[RUNTIME], this.#registry, false);
+    }
+    return this.schedules.declare(name, spec);
   }
 
   /** The functions registered on this instance. */

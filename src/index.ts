@@ -113,3 +113,15 @@ export {
   type DashboardAction,
   type DashboardOptions,
 } from './dashboard/index.js';
+export type { SchedulerOptions } from './maintain/scheduler.js';
+export type {
+  ConcurrencyOption,
+  FunctionFlowOptions,
+  RateLimitOption,
+} from './registry/flow.js';
+export {
+  type Schedule,
+  type ScheduleChange,
+  Schedules,
+  type ScheduleSpec,
+} from './schedule/schedules.js';

@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   INVALID_CONFIG: 'PD008',
   DATABASE_UNAVAILABLE: 'PD009',
   MIGRATION_FAILED: 'PD010',
+  INVALID_SCHEDULE: 'PD011',
+  UNKNOWN_SCHEDULE: 'PD012',
   /** A workflow's replay met a different step than the one recorded. */
   NON_DETERMINISTIC: 'PD020',
   /** A workflow step (or child call) failed for good; thrown into the body. */

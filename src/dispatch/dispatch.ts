@@ -6,6 +6,7 @@ import { DispatchError } from '../core/errors.js';
 import { checkKeys } from '../core/option-keys.js';
 import { validateInput } from '../registry/validate.js';
 import { type DispatchSpan, loadOpenTelemetry, openTelemetryLoaded, startDispatchSpan } from '../core/tracing.js';
+import { type ConcurrencyOption, flowSqlOptions, type RateLimitOption } from '../registry/flow.js';
 import type { FunctionRegistry, Registry } from '../registry/registry.js';
 import type { Runtime } from '../sql/runtime.js';
 import { checkOptionText, serializeInput } from './checks.js';
@@ -25,9 +26,22 @@ export interface CallOptions {
   retryPolicy?: string;
   /** Overrides the function's max attempts for this call. */
   maxAttempts?: number;
+  /** A concurrency key and limit for this call (overrides the function's). */
+  concurrency?: ConcurrencyOption;
+  /** A rate-limit key and limit for this call (overrides the function's); one key per call. */
+  rateLimit?: RateLimitOption;
+  /**
+   * Of the calls dispatched with this key within `delayMs` of each other,
+   * only the last runs, with its input, `delayMs` after it; each returns the
+   * id of that one call.
+   */
+  debounce?: { key: string; delayMs: number };
 }
 
-export type ManyCallOptions = Omit<CallOptions, 'idempotencyKey'>;
+export type ManyCallOptions = Omit<
+  CallOptions,
+  'idempotencyKey' | 'concurrency' | 'rateLimit' | 'debounce'
+>;
 
 // Every option key, so that a misspelt one is refused (the type checker
 // keeps these lists complete).
@@ -41,6 +55,9 @@ const MANY_CALL_OPTION_KEYS = {
 const CALL_OPTION_KEYS = {
   ...MANY_CALL_OPTION_KEYS,
   idempotencyKey: true,
+  concurrency: true,
+  rateLimit: true,
+  debounce: true,
 } as const satisfies Record<keyof CallOptions, true>;
 
 /** Inserts calls of the registry's functions; records the functions in SQL before the first. */
@@ -68,13 +85,28 @@ export class Dispatcher {
     let value = this.#validate(name, input);
     if (value instanceof Promise) value = await value;
     const sqlOptions = this.#notify.apply(callOptionsToSql(options));
+    const flow = flowSqlOptions(name, value, options, this.#registry.require(name).options.flow);
+    if (flow) Object.assign(sqlOptions, flow);
+    const debounce = options.debounce === undefined ? undefined : debounceSqlOptions(options);
+    if (debounce) {
+      if (flow) {
+        throw new DispatchError(
+          'INVALID_OPTION',
+          `${name}: a debounced call cannot also have a concurrency or rate limit`,
+        );
+      }
+      Object.assign(sqlOptions, debounce);
+    }
     const serialized = serializeInput(value, this.#maxInputBytes);
     await this.#ensureRegistered();
     if (!openTelemetryLoaded()) await loadOpenTelemetry();
     const span = startDispatchSpan(name, 1);
     if (span) sqlOptions['trace_context'] = span.carrier;
+    const q = this.#rt.queries;
+    // Calls without a key or debounce take dispatch() alone.
+    const query = flow ? q.dispatchKeyed : debounce ? q.dispatchDebounced : q.dispatch;
     const rows = await traced(span, () =>
-      runIn<{ id: string }>(this.#rt, options.tx, this.#rt.queries.dispatch, [
+      runIn<{ id: string }>(this.#rt, options.tx, query, [
         name,
         serialized,
         JSON.stringify(sqlOptions),
@@ -96,6 +128,12 @@ export class Dispatcher {
       throw new DispatchError('INVALID_OPTION', 'dispatchMany does not take an idempotencyKey');
     }
     checkKeys(options, MANY_CALL_OPTION_KEYS, 'dispatchMany option');
+    if (this.#registry.require(name).options.flow) {
+      throw new DispatchError(
+        'INVALID_OPTION',
+        `dispatchMany does not take flow-control keys: dispatch the calls of ${name} one by one`,
+      );
+    }
     if (inputs.length === 0) return [];
     let values = inputs.map((input) => this.#validate(name, input));
     if (values.some((v) => v instanceof Promise)) values = await Promise.all(values);
@@ -157,6 +195,29 @@ export async function registerFunctions(
       max_attempts: f.options.maxAttempts ?? null,
     }));
   await runIn(rt, undefined, rt.queries.registerFunctions, [JSON.stringify(defs), overwrite]);
+}
+
+function debounceSqlOptions(o: CallOptions): Record<string, unknown> {
+  const d = o.debounce;
+  if (d === null || typeof d !== 'object') {
+    throw new DispatchError('INVALID_OPTION', 'debounce must be { key, delayMs }');
+  }
+  if (typeof d.key !== 'string' || d.key.length < 1 || d.key.length > 256) {
+    throw new DispatchError('INVALID_OPTION', 'debounce key must be a string of 1-256 characters');
+  }
+  if (typeof d.delayMs !== 'number' || !Number.isFinite(d.delayMs) || d.delayMs <= 0) {
+    throw new DispatchError(
+      'INVALID_OPTION',
+      `debounce delayMs must be a positive number, got ${String(d.delayMs)}`,
+    );
+  }
+  if (o.runAt !== undefined || o.idempotencyKey !== undefined) {
+    throw new DispatchError(
+      'INVALID_OPTION',
+      'a debounced call takes neither runAt nor idempotencyKey',
+    );
+  }
+  return { debounce_key: d.key, debounce_ms: d.delayMs };
 }
 
 function callOptionsToSql(o: CallOptions): Record<string, unknown> {

@@ -31,12 +31,17 @@ export abstract class PeriodicService {
   /** One round; it catches and logs its own errors. */
   protected abstract round(): Promise<void>;
 
+  /** The wait before the next round, asked after each: the interval, unless a service knows better. */
+  protected nextDelayMs(): number {
+    return this.#intervalMs;
+  }
+
   /** Runs a first round now and waits for it, then rounds every interval. */
   async startNow(): Promise<void> {
     this.#round = this.round();
     await this.#round;
     this.#round = null;
-    this.#schedule(this.#intervalMs);
+    this.#schedule(this.nextDelayMs());
   }
 
   /** First round after `firstDelayMs`, then every interval. */
@@ -55,7 +60,7 @@ export abstract class PeriodicService {
     this.#timer = setTimeout(() => {
       this.#round = this.round().finally(() => {
         this.#round = null;
-        this.#schedule(this.#intervalMs);
+        this.#schedule(this.nextDelayMs());
       });
     }, delayMs);
     this.#timer.unref();

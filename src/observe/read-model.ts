@@ -92,3 +92,23 @@ export async function waitingCalls(rt: Runtime): Promise<{ waiting: number; olde
     })
   ).rows[0]!;
 }
+
+/** Why a call that has not finished waits (a concurrency slot, a rate-limit start, a debounce), if it does. */
+export async function callWait(
+  rt: Runtime,
+  callId: string,
+): Promise<{ reason: string; detail: string } | undefined> {
+  return (await run<{ reason: string; detail: string }>(rt, rt.queries.callWaits, [callId]))[0];
+}
+
+export interface EndpointConcurrencyRow {
+  endpoint: string;
+  concurrency_limit: number;
+  max_limit: number;
+  last_change: string | null;
+}
+
+/** Each endpoint's adaptive concurrency limit, with its bound and latest change. */
+export function endpointConcurrency(rt: Runtime): Promise<EndpointConcurrencyRow[]> {
+  return run<EndpointConcurrencyRow>(rt, rt.queries.endpointConcurrency, []);
+}

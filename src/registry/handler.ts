@@ -1,6 +1,7 @@
 /** What a function is: its handler, the context it gets, and its options. */
 import type { Logger } from 'pino';
 import type { Validator } from './validate.js';
+import type { FunctionFlowOptions } from './flow.js';
 
 export interface FunctionOptions {
   /** Name of a row of `retry_policies`. (Default: `default`) */
@@ -18,6 +19,12 @@ export interface FunctionOptions {
    * `INVALID_INPUT` DispatchError and creates no call.
    */
   validate?: Validator;
+  /** At most `limit` calls of a key run at once across all workers; the others wait without holding a slot. (Default: no limit) */
+  // biome-ignore lint/suspicious/noExplicitAny: the key function takes the function's input type.
+  concurrency?: FunctionFlowOptions<any>['concurrency'];
+  /** At most `limit` calls of a key start per `intervalMs` across all workers. (Default: no limit) */
+  // biome-ignore lint/suspicious/noExplicitAny: the key function takes the function's input type.
+  rateLimit?: FunctionFlowOptions<any>['rateLimit'];
 }
 
 /** What the handler gets besides its input. */

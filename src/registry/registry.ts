@@ -5,14 +5,19 @@
 import { DispatchError } from '../core/errors.js';
 import { checkKeys } from '../core/option-keys.js';
 import { textProblem } from '../core/storable.js';
+import { assertFlowOptions, type FunctionFlowOptions } from './flow.js';
 import type { FunctionOptions, Handler } from './handler.js';
 import { isStandardSchema, type Validator } from './validate.js';
 
 export interface RegisteredFunction {
   readonly name: string;
-  readonly options: Readonly<Required<Omit<FunctionOptions, 'maxAttempts' | 'validate'>>> & {
+  readonly options: Readonly<
+    Required<Omit<FunctionOptions, 'maxAttempts' | 'validate' | 'concurrency' | 'rateLimit'>>
+  > & {
     readonly maxAttempts: number | undefined;
     readonly validate: Validator | undefined;
+    /** The function's flow-control options, when it has any. */
+    readonly flow: FunctionFlowOptions | undefined;
   };
   // biome-ignore lint/suspicious/noExplicitAny: the registry holds handlers of every input type.
   readonly handler: Handler<any, unknown>;
@@ -32,6 +37,8 @@ const FUNCTION_OPTION_KEYS = {
   timeoutMs: true,
   retryUnknownErrors: true,
   validate: true,
+  concurrency: true,
+  rateLimit: true,
 } as const satisfies Record<keyof FunctionOptions, true>;
 
 export class FunctionRegistry implements Registry {
@@ -99,6 +106,10 @@ export function resolveOptions(options: FunctionOptions): RegisteredFunction['op
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     retryUnknownErrors: options.retryUnknownErrors ?? false,
     validate: options.validate,
+    flow:
+      options.concurrency || options.rateLimit
+        ? { concurrency: options.concurrency, rateLimit: options.rateLimit }
+        : undefined,
   };
 }
 
@@ -118,4 +129,5 @@ function validateFunctionOptions(name: string, o: FunctionOptions): void {
   ) {
     throw new DispatchError('INVALID_OPTION', `${name}: retryPolicy must be a policy name`);
   }
+  assertFlowOptions(name, o);
 }

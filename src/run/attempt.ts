@@ -20,6 +20,8 @@ export interface JobPayload {
   input: unknown;
   /** The dispatch's trace context, when it was traced (`calls.trace_context`). */
   trace?: unknown;
+  /** The flow-control key whose slot the call holds (keyed calls only). */
+  key?: string;
 }
 
 /** What an attempt hands its outcome to, and how it gives a job back unrecorded. */
@@ -32,6 +34,8 @@ export interface AttemptServices {
   snooze: (job: { job_id: string; delay_ms: number }) => Promise<void>;
   /** Called once an attempt's outcome is recorded (metrics count attempts here). */
   onAttempt?: (functionName: string, outcome: AttemptOutcome, result: RecordResult) => void;
+  /** Frees the flow-control slot of a keyed call once its attempt is recorded. */
+  flowRelease?: (callId: string) => Promise<void>;
 }
 
 /**
@@ -134,6 +138,12 @@ export function attemptRunner(fn: RegisteredFunction, services: AttemptServices)
     const recorded = services.recorder.record(outcome).then((result) => {
       services.onAttempt?.(fn.name, outcome, result);
       logAttempt(services.logger, fn.name, outcome, result);
+      if (payload.key !== undefined && services.flowRelease) {
+        // A failure here leaves the slot to the workers' flow sweep.
+        return services.flowRelease(ctx.callId).catch((err: unknown) => {
+          ctx.logger.warn({ err: (err as Error).message }, 'could not free the concurrency slot');
+        });
+      }
     });
     return { recorded };
   };
@@ -149,5 +159,7 @@ function parsePayload(raw: unknown): JobPayload {
     // Not a pgdispatch job (someone used graphile_worker.add_job directly).
     throw new Error('job payload is not a pgdispatch call: use pgdispatch.dispatch() to dispatch');
   }
-  return { id: p.id, attempt: p.attempt, input: p.input ?? null, trace: p.trace };
+  const payload: JobPayload = { id: p.id, attempt: p.attempt, input: p.input ?? null, trace: p.trace };
+  if (typeof p.key === 'string') payload.key = p.key;
+  return payload;
 }

@@ -11,6 +11,7 @@ import { queueStatements } from './queue.js';
 import { readStatements } from './read.js';
 import { recordStatements } from './record.js';
 import { workflowStatements } from './workflow.js';
+import { scheduleStatements } from './schedule.js';
 
 export type { NamedQuery } from './named.js';
 
@@ -26,5 +27,6 @@ export function buildQueries(schema: string, prepared = true) {
     ...readStatements(st),
     ...operateStatements(st),
     ...workflowStatements(st),
+    ...scheduleStatements(st),
   };
 }

@@ -21,6 +21,8 @@ export interface Endpoint {
   total_timeout_ms: number | null;
   max_response_bytes: number | null;
   allow_private_networks: boolean | null;
+  /** Most requests in flight across all workers, with adaptive concurrency (null: perOriginConcurrency). */
+  max_concurrency?: number | null;
   enabled: boolean;
   disabled_at: Date | null;
   disabled_reason: string | null;

@@ -8,6 +8,7 @@ import { abortSourceOf } from '../core/abort.js';
 import type { CallContext, Handler } from '../registry/handler.js';
 import { DispatchError } from '../core/errors.js';
 import { OutcomeError, SnoozeError } from '../core/outcome.js';
+import type { AdaptiveConcurrency } from './adaptive.js';
 import { AddressGuard, type AddressGuardOptions } from './address-guard.js';
 import type { Endpoint, Endpoints } from './endpoints.js';
 import type { SendRequest, SendTimeouts, WebhookSender } from './send.js';
@@ -31,6 +32,14 @@ export interface WebhookOptions {
   perOriginConcurrency?: number;
   /** Retry policy of calls addressed by url. (Default: `webhook`) */
   retryPolicy?: string;
+  /**
+   * Adapt each origin's concurrency to its answers, shared by all workers
+   * through Postgres: up while it answers well, halved on 429, 503, timeouts
+   * and connection errors, at most perOriginConcurrency (or an endpoint's
+   * max_concurrency) across all workers. (Default: false: each worker's
+   * static perOriginConcurrency)
+   */
+  adaptiveConcurrency?: boolean;
 }
 
 /** Input of the `webhook` function. */
@@ -129,10 +138,13 @@ export class WebhookFunction {
     return parsed;
   };
 
-  constructor(endpoints: Endpoints, options: WebhookOptions) {
+  readonly #adaptive: AdaptiveConcurrency | undefined;
+
+  constructor(endpoints: Endpoints, options: WebhookOptions, adaptive?: AdaptiveConcurrency) {
     this.#endpoints = endpoints;
     this.options = options;
     this.#secrets = toList(options.secret);
+    this.#adaptive = options.adaptiveConcurrency ? adaptive : undefined;
   }
 
   /** The sender, created (and undici loaded) at the first delivery. */
@@ -185,6 +197,16 @@ export class WebhookFunction {
       );
     }
 
+    const max = endpoint?.max_concurrency ?? this.options.perOriginConcurrency ?? 10;
+    const adaptiveSlot = this.#adaptive?.tryAcquire(origin, max);
+    if (this.#adaptive && !adaptiveSlot) {
+      throw new SnoozeError(
+        SNOOZE_MS / 2 + Math.random() * SNOOZE_MS,
+        `origin ${origin} is at its adaptive concurrency limit`,
+      );
+    }
+
+
     const payload =
       input.eventType === undefined ? input.body : { type: input.eventType, data: input.body };
     const text = typeof payload === 'string';
@@ -212,7 +234,14 @@ export class WebhookFunction {
       if (own.guard) request.guard = own.guard;
     }
     reportHttpRequest(ctx, { method: 'POST', url });
-    const result = await sender.send(request);
+    let result: Awaited<ReturnType<WebhookSender['send']>>;
+    try {
+      result = await sender.send(request);
+    } catch (err) {
+      adaptiveSlot?.('permanent_error', undefined);
+      throw err;
+    }
+    adaptiveSlot?.(result.status, result.httpStatus);
     if (result.response)
       ctx.report({ httpStatus: result.response.status, response: result.response });
     else if (result.httpStatus !== undefined) ctx.report({ httpStatus: result.httpStatus });
@@ -228,6 +257,7 @@ export class WebhookFunction {
   };
 
   async close(): Promise<void> {
+    await this.#adaptive?.close();
     await this.#sender?.close();
     this.#sender = undefined;
   }

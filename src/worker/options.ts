@@ -2,6 +2,7 @@
 import { DispatchError } from '../core/errors.js';
 import { checkKeys } from '../core/option-keys.js';
 import type { RetentionOptions } from '../maintain/retention.js';
+import type { SchedulerOptions } from '../maintain/scheduler.js';
 
 export interface WorkerOptions {
   /** Attempts run at once in this process. (Default: 25) */
@@ -35,6 +36,8 @@ export interface WorkerOptions {
   rescueAfterMs?: number;
   /** Pruning of finished calls by this worker, or false to leave it to `pgdispatch prune`. (Default: older than 30 days, every 10 minutes) */
   retention?: RetentionOptions | false;
+  /** Dispatching the ticks of `schedules` (every worker takes part; one dispatches each tick), or false. (Default: on) */
+  schedules?: SchedulerOptions | false;
   /** Serve Prometheus `/metrics` and `/healthz` on this port (0: any free port). (Default: no server) */
   metricsPort?: number;
   /** Address the metrics server binds. (Default: `0.0.0.0`) */
@@ -54,6 +57,7 @@ const WORKER_OPTION_KEYS = {
   retention: true,
   metricsPort: true,
   metricsHost: true,
+  schedules: true,
 } as const satisfies Record<keyof WorkerOptions, true>;
 const RETENTION_KEYS = {
   olderThanMs: true,

@@ -10,7 +10,9 @@ import { loadOpenTelemetry } from '../core/tracing.js';
 import { registerFunctions } from '../dispatch/dispatch.js';
 import { Heartbeat } from '../maintain/heartbeat.js';
 import { OrphanCheck } from '../maintain/orphans.js';
+import { FlowSweep } from '../maintain/flow-sweep.js';
 import { Retention } from '../maintain/retention.js';
+import { Scheduler } from '../maintain/scheduler.js';
 import { Metrics } from '../observe/metrics.js';
 import { JobFeed } from '../queue/feed.js';
 import type { ClaimedJob, RunJob } from '../queue/job.js';
@@ -33,6 +35,8 @@ export async function startWorker(
 ): Promise<WorkerHandle> {
   const o = resolveWorkerOptions(options);
   const logger = rt.logger.child({ component: 'worker' });
+  const scheduler =
+    options.schedules === false ? undefined : new Scheduler(rt, logger, options.schedules ?? {});
   await registerFunctions(rt, registry, true);
   // Attempts get spans only when @opentelemetry/api is installed (and a provider registered).
   await loadOpenTelemetry();
@@ -59,6 +63,9 @@ export async function startWorker(
       await rt.pool.query({ ...rt.queries.snoozeJobs, values: [JSON.stringify([job]), workerId] });
       // Claim it again when it is due, not at the next poll.
       feed?.wakeAt(new Date(Date.now() + job.delay_ms));
+    },
+    flowRelease: async (callId) => {
+      await rt.pool.query({ ...rt.queries.flowRelease, values: [[callId]] });
     },
     onAttempt: (fn, outcome, result) => {
       metrics.recordAttempt(fn, outcome.status, outcome.duration_ms);
@@ -158,6 +165,9 @@ export async function startWorker(
   const retention =
     options.retention === false ? undefined : new Retention(rt, options.retention ?? {}, logger);
   retention?.start();
+  scheduler?.start(0);
+  const flowSweep = new FlowSweep(rt, logger);
+  flowSweep.start();
 
   let finished: () => void = () => {};
   const done = new Promise<void>((resolve) => {
@@ -169,6 +179,8 @@ export async function startWorker(
       logger.info({ workerId }, 'worker stopping: finishing running attempts');
       stopped = true;
       await retention?.stop();
+      await scheduler?.stop();
+      await flowSweep.stop();
       await orphans.stop();
       await jobs.stop(o.gracePeriodMs);
       await workflows?.stop();

@@ -1,5 +1,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import { redactForDisplay, redactUrlsIn } from '../../core/redact.js';
+import { endpointConcurrency } from '../../observe/read-model.js';
+import { runtimeOf } from '../../sql/runtime.js';
 import type { Endpoint } from '../../webhook/endpoints.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
 import { intFlag, withDispatch } from '../options.js';
@@ -110,8 +112,24 @@ export const endpointsCommand: Command = {
             console.log('no endpoints: add one with pgdispatch endpoints add <name> --url URL');
             return 0;
           }
+          // The adaptive limit of each endpoint's origin, when workers adapt it.
+          const adaptive = new Map(
+            (await endpointConcurrency(runtimeOf(dispatch))).map((r) => [
+              r.endpoint,
+              `${r.concurrency_limit}/${r.max_limit}${r.last_change ? ` (${r.last_change})` : ''}`,
+            ]),
+          );
           printTable(
-            ['NAME', 'URL', 'STATE', 'POLICY', 'SECRETS', 'LAST SUCCESS', 'FAILING SINCE'],
+            [
+              'NAME',
+              'URL',
+              'STATE',
+              'POLICY',
+              'SECRETS',
+              'LAST SUCCESS',
+              'FAILING SINCE',
+              'ADAPTIVE LIMIT',
+            ],
             list.map((e) => [
               e.name,
               redactUrlsIn(e.url),
@@ -120,7 +138,9 @@ export const endpointsCommand: Command = {
               String(e.secrets.length),
               formatAge(e.last_success_at),
               formatAge(e.failing_since),
+              adaptive.get(e.name) ?? '-',
             ]),
+            80,
           );
           return 0;
         }

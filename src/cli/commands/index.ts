@@ -7,6 +7,7 @@ import { migrateCommand } from './migrate.js';
 import { policiesCommand } from './policies.js';
 import { pruneCommand } from './prune.js';
 import { retryCommand } from './retry.js';
+import { schedulesCommand } from './schedules.js';
 import { showCommand } from './show.js';
 import { signalCommand } from './signal.js';
 import { statsCommand } from './stats.js';
@@ -25,6 +26,7 @@ export const commands: Record<string, Command> = {
   signal: signalCommand,
   policies: policiesCommand,
   endpoints: endpointsCommand,
+  schedules: schedulesCommand,
   prune: pruneCommand,
   dashboard: dashboardCommand,
 };

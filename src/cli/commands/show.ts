@@ -1,5 +1,5 @@
 import { redactForDisplay, redactUrlsIn } from '../../core/redact.js';
-import { callTimeline, type TimelineRow } from '../../observe/read-model.js';
+import { callTimeline, callWait, type TimelineRow } from '../../observe/read-model.js';
 import { loadStepTree, renderStepTree, type StepNode } from '../../observe/steps.js';
 import { runtimeOf } from '../../sql/runtime.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
@@ -28,13 +28,20 @@ export const showCommand: Command = {
     const shown = await withDispatch(values, async (d) => {
       const call = await d.getCall(id);
       const rt = runtimeOf(d);
-      return { call, timeline: await callTimeline(rt, id), steps: await loadStepTree(rt, id) };
+      return {
+        call,
+        timeline: await callTimeline(rt, id),
+        steps: await loadStepTree(rt, id),
+        waiting: await callWait(rt, id),
+      };
     });
     const { call, timeline } = redacted(shown);
     const steps = redactSteps(shown.steps);
+    const waiting = shown.waiting;
     if (!call) throw new CliError(`call ${id} not found`, 1, 'CALL_NOT_FOUND');
     if (values.json) {
-      printJson(steps.length > 0 ? { call, timeline, steps } : { call, timeline });
+      const out = { call, timeline, waiting: waiting ?? null };
+      printJson(steps.length > 0 ? { ...out, steps } : out);
       return 0;
     }
     const field = (k: string, v: string) => console.log(`  ${k.padEnd(13)} ${v}`);
@@ -51,6 +58,7 @@ export const showCommand: Command = {
         : '-',
     );
     field('finished', formatTime(call.finished_at));
+    if (waiting) field('waiting', waiting.detail);
     if (call.idempotency_key) field('idempotency', call.idempotency_key);
     if (call.last_error) field('last error', call.last_error);
     field('input', clip(JSON.stringify(call.input)));

@@ -29,6 +29,8 @@ Options:
                          leave it to \`pgdispatch prune\`)
   --json                 a JSON line on stdout when the worker has started and
                          when it has stopped, with "event" (see docs/cli.md)
+  --schedules on|off     take part in dispatching the ticks of cron schedules
+                         (default: on)
 
 The module's instance decides the database (its connectionString, or DATABASE_URL).`;
 
@@ -44,6 +46,7 @@ const options = {
   'rescue-after': { type: 'string' },
   retention: { type: 'string' },
   json: { type: 'boolean' },
+  schedules: { type: 'string' },
 } as const;
 
 /** Loads the user's module and checks that its default export is a dispatch instance. */
@@ -121,6 +124,7 @@ function workerOpsOptions(values: {
   'heartbeat-interval'?: string | undefined;
   'rescue-after'?: string | undefined;
   retention?: string | undefined;
+  schedules?: string | undefined;
 }): WorkerOptions {
   const o: WorkerOptions = {};
   const port = intFlag(values['metrics-port'], '--metrics-port', { min: 0, max: 65_535 });
@@ -137,6 +141,10 @@ function workerOpsOptions(values: {
   else {
     const age = durationFlag(values.retention, '--retention');
     if (age !== undefined) o.retention = { olderThanMs: age };
+  }
+  if (values.schedules === 'off') o.schedules = false;
+  else if (values.schedules !== undefined && values.schedules !== 'on') {
+    throw new CliError(`--schedules must be on or off, got "${values.schedules}"`, 2);
   }
   return o;
 }
