@@ -102,6 +102,7 @@ export type {
 } from './workflow/types.js';
 export { NonDeterminismError, StepFailedError, WorkflowLimitError } from './workflow/errors.js';
 export {
+  type FinishedCall,
   runWorkflow,
   type RunWorkflowOptions,
   type WorkflowRunReport,
@@ -117,6 +118,7 @@ export type { SchedulerOptions } from './maintain/scheduler.js';
 export type {
   ConcurrencyOption,
   FunctionFlowOptions,
+  KeyedBy,
   RateLimitOption,
 } from './registry/flow.js';
 export {

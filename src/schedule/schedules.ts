@@ -30,7 +30,7 @@ export interface Schedule {
 export interface ScheduleSpec {
   /** The function each tick calls. */
   function: string;
-  /** Cron expression: five fields, six with seconds first, or @hourly and the like. */
+  /** Cron expression: five fields, six with seconds first, or `@hourly` and the like. */
   cron: string;
   /** The input of every call. (Default: null) */
   input?: unknown;
