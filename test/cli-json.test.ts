@@ -56,6 +56,18 @@ describe('--json', () => {
     for (const c of Object.values(commands)) expect(c.usage, c.name).toContain('--json');
   });
 
+  it('signal and schedules: an object per change, an array per list', async () => {
+    const sent = (await json('signal', 'order:7', '--payload', '{"carrier":"ups"}')) as {
+      signal_id: string;
+    };
+    expect(sent).toMatchObject({ action: 'signal', key: 'order:7' });
+    const { rows } = await db.pool.query('select key, payload from pgdispatch.signals where id = $1', [
+      sent.signal_id,
+    ]);
+    expect(rows).toEqual([{ key: 'order:7', payload: { carrier: 'ups' } }]);
+    expect(await json('schedules')).toEqual([]);
+  });
+
   it('migrate: what was applied', async () => {
     expect(await json('migrate')).toEqual({ action: 'migrate', schema: 'pgdispatch', applied: [] });
   });

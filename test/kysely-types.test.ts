@@ -12,10 +12,10 @@ const COLUMNS = {
   calls: [
     'id', 'function', 'input', 'status', 'attempts', 'retry_policy', 'max_attempts', 'priority',
     'idempotency_key', 'created_at', 'next_attempt_at', 'finished_at', 'last_error', 'output',
-    'job_id', 'trace_context',
+    'job_id', 'trace_context', 'parent_call_id', 'workflow_version', 'wake_need',
   ],
   attempts: [
-    'call_id', 'attempt', 'started_at', 'finished_at', 'duration_ms', 'status', 'http_status',
+    'id', 'call_id', 'attempt', 'started_at', 'finished_at', 'duration_ms', 'status', 'http_status',
     'error', 'response', 'worker',
   ],
   call_events: ['id', 'call_id', 'at', 'event', 'status', 'attempt', 'reason', 'actor'],
@@ -31,8 +31,28 @@ const COLUMNS = {
     'name', 'url', 'secrets', 'retry_policy', 'headers', 'connect_timeout_ms',
     'headers_timeout_ms', 'total_timeout_ms', 'max_response_bytes', 'allow_private_networks',
     'enabled', 'disabled_at', 'disabled_reason', 'failing_since', 'last_success_at',
-    'last_failure_at', 'disable_after', 'created_at', 'updated_at',
+    'last_failure_at', 'disable_after', 'created_at', 'updated_at', 'max_concurrency',
   ],
+  steps: [
+    'call_id', 'seq', 'name', 'kind', 'status', 'attempts', 'output', 'error', 'started_at',
+    'finished_at', 'child_call_id', 'wake_at', 'signal_key',
+  ],
+  signals: ['id', 'key', 'payload', 'created_at', 'consumed_at', 'call_id', 'seq'],
+  schedules: [
+    'name', 'function', 'cron', 'timezone', 'input', 'options', 'enabled', 'catch_up', 'next_tick',
+    'last_tick', 'last_call_id', 'error', 'description', 'created_at', 'updated_at',
+  ],
+  scheduler_clock: ['id', 'ran_at'],
+  debounces: ['function', 'key', 'call_id', 'run_at', 'dispatches'],
+  flow_keys: ['key', 'concurrency_limit', 'rate_limit', 'rate_interval', 'rate_next', 'updated_at'],
+  flow_slots: ['call_id', 'key', 'acquired_at'],
+  flow_waits: ['call_id', 'key', 'reason', 'attempt', 'not_before', 'since'],
+  origin_concurrency: [
+    'origin', 'concurrency_limit', 'max_limit', 'increases', 'decreases', 'last_decrease_at',
+    'updated_at',
+  ],
+  origin_concurrency_changes: ['id', 'origin', 'at', 'from_limit', 'to_limit', 'reason'],
+  origin_concurrency_workers: ['origin', 'worker', 'seen_at'],
 } as const;
 type Columns = typeof COLUMNS;
 

@@ -276,7 +276,7 @@ describe('pgdispatch schedules', () => {
     expect(list.stdout).toMatch(/cli-daily\s+0 4 \* \* \*\s+Europe\/Paris\s+tick\s+disabled\s+2/);
     expect((await cli('schedules', 'enable', 'cli-daily')).code).toBe(0);
     const json = JSON.parse((await cli('schedules', '--json')).stdout.trim());
-    expect(json).toMatchObject({ name: 'cli-daily', enabled: true });
+    expect(json).toMatchObject([{ name: 'cli-daily', enabled: true }]);
     expect((await cli('schedules', 'remove', 'cli-daily')).stdout).toMatch(/removed/);
     const gone = await cli('schedules', 'remove', 'cli-daily');
     expect(gone.code).toBe(1);

@@ -26,9 +26,17 @@ export interface CallsTable {
   job_id: string | null;
   /** The dispatch's W3C trace context (`traceparent`, `tracestate`), when it was traced. */
   trace_context: { traceparent: string; tracestate?: string } | null;
+  /** The workflow that started this call with `ctx.call`. */
+  parent_call_id: string | null;
+  /** A workflow's code version, recorded by its first run. */
+  workflow_version: string | null;
+  /** A waiting workflow: awaited steps still to finish before it wakes. */
+  wake_need: number | null;
 }
 
 export interface AttemptsTable {
+  /** Increasing in the order attempts are recorded (the dashboard's live tail follows it). */
+  id: Generated<string>;
   call_id: string;
   attempt: number;
   started_at: Timestamp;
@@ -107,8 +115,126 @@ export interface EndpointsTable {
   disable_after: ColumnType<string, string | undefined, string>;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** Upper bound of the adaptive concurrency to this endpoint's origin (null: the instance's `perOriginConcurrency`). */
+  max_concurrency: number | null;
 }
 
+/** Debounce keys: the pending call of each key and when it runs. */
+export interface DebouncesTable {
+  function: string;
+  key: string;
+  call_id: string;
+  run_at: Timestamp;
+  dispatches: ColumnType<number, number | undefined, number>;
+}
+
+/** Flow-control keys with their concurrency and rate limits. */
+export interface FlowKeysTable {
+  key: string;
+  concurrency_limit: number | null;
+  rate_limit: number | null;
+  rate_interval: string | null;
+  rate_next: Timestamp | null;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** Calls holding a concurrency slot of their key. */
+export interface FlowSlotsTable {
+  call_id: string;
+  key: string;
+  acquired_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** Calls waiting for their key to let them start. */
+export interface FlowWaitsTable {
+  call_id: string;
+  key: string;
+  reason: string;
+  attempt: ColumnType<number, number | undefined, number>;
+  not_before: Timestamp | null;
+  since: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** Adaptive webhook concurrency: each origin's current limit. */
+export interface OriginConcurrencyTable {
+  origin: string;
+  concurrency_limit: number;
+  max_limit: number;
+  increases: ColumnType<string, string | undefined, string>;
+  decreases: ColumnType<string, string | undefined, string>;
+  last_decrease_at: Timestamp | null;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** Adaptive webhook concurrency: each change of an origin's limit. */
+export interface OriginConcurrencyChangesTable {
+  id: Generated<string>;
+  origin: string;
+  at: ColumnType<Date, Date | string | undefined, Date | string>;
+  from_limit: number;
+  to_limit: number;
+  reason: string;
+}
+
+/** Adaptive webhook concurrency: which workers send to an origin. */
+export interface OriginConcurrencyWorkersTable {
+  origin: string;
+  worker: string;
+  seen_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** The one row workers lock to take turns dispatching schedule ticks. */
+export interface SchedulerClockTable {
+  id: Generated<boolean>;
+  ran_at: Timestamp | null;
+}
+
+/** Cron schedules: one call per tick (see docs/schedules.md). */
+export interface SchedulesTable {
+  name: string;
+  function: string;
+  cron: string;
+  timezone: ColumnType<string, string | undefined, string>;
+  input: ColumnType<unknown, unknown | undefined, unknown>;
+  options: ColumnType<unknown, unknown | undefined, unknown>;
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  catch_up: ColumnType<number, number | undefined, number>;
+  next_tick: Timestamp | null;
+  last_tick: Timestamp | null;
+  last_call_id: string | null;
+  error: string | null;
+  description: string | null;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** Signals sent to workflows (`dispatch.signal`, `pgdispatch.signal`), kept until a `waitFor` consumes them. */
+export interface SignalsTable {
+  id: Generated<string>;
+  key: string;
+  payload: unknown;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  consumed_at: Timestamp | null;
+  call_id: string | null;
+  seq: number | null;
+}
+
+/** One row per workflow step: a checkpoint its replays return instead of running it again. */
+export interface StepsTable {
+  call_id: string;
+  seq: number;
+  name: string;
+  kind: string;
+  status: string;
+  attempts: ColumnType<number, number | undefined, number>;
+  output: unknown;
+  error: string | null;
+  started_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  finished_at: Timestamp | null;
+  child_call_id: string | null;
+  wake_at: Timestamp | null;
+  signal_key: string | null;
+}
 /**
  * The pgdispatch schema as a Kysely database type. Its keys are unqualified:
  * query it with `db.withSchema('pgdispatch')` (or your schema's name).
@@ -129,13 +255,27 @@ export interface PgDispatchDatabase {
   functions: FunctionsTable;
   workers: WorkersTable;
   endpoints: EndpointsTable;
+  steps: StepsTable;
+  signals: SignalsTable;
+  schedules: SchedulesTable;
+  scheduler_clock: SchedulerClockTable;
+  debounces: DebouncesTable;
+  flow_keys: FlowKeysTable;
+  flow_slots: FlowSlotsTable;
+  flow_waits: FlowWaitsTable;
+  origin_concurrency: OriginConcurrencyTable;
+  origin_concurrency_changes: OriginConcurrencyChangesTable;
+  origin_concurrency_workers: OriginConcurrencyWorkersTable;
 }
 
 /** A call as read back from the database (bigint ids are strings, as pg returns them). */
-export type Call = Omit<Selectable<CallsTable>, 'job_id' | 'trace_context'>;
+export type Call = Omit<
+  Selectable<CallsTable>,
+  'job_id' | 'trace_context' | 'parent_call_id' | 'workflow_version' | 'wake_need'
+>;
 
 /** One finished attempt of a call. */
-export type Attempt = Selectable<AttemptsTable>;
+export type Attempt = Omit<Selectable<AttemptsTable>, 'id'>;
 
 export interface HistoryEntry {
   call_id: string;

@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import { createDashboard } from '../../dashboard/index.js';
 import { assertSchemaName } from '../../core/ident.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
+import { JSON_USAGE, printJsonLine } from '../json.js';
 import { intFlag, noExtraArgs } from '../options.js';
 
 const usage = `Usage: pgdispatch dashboard [options]
@@ -16,6 +17,8 @@ Options:
   --host ADDR          address to listen on (default: 127.0.0.1)
   --base-path PATH     serve under this path, e.g. /pgdispatch (default: /)
   --read-only          pages only: every action is refused with a 403
+${JSON_USAGE}: a JSON line when listening (with the
+                       url) and when stopped, with "event"
 ${CONNECTION_USAGE}`;
 
 export const dashboardCommand: Command = {
@@ -28,6 +31,7 @@ export const dashboardCommand: Command = {
       host: { type: 'string' },
       'base-path': { type: 'string' },
       'read-only': { type: 'boolean' },
+      json: { type: 'boolean' },
     });
     noExtraArgs(positionals, 0, usage);
     const port = intFlag(values.port, '--port', { min: 0, max: 65535 }) ?? 4000;
@@ -59,10 +63,13 @@ export const dashboardCommand: Command = {
     const address = server.address();
     const actual = typeof address === 'object' && address ? address.port : port;
     const shownHost = host.includes(':') ? `[${host}]` : host;
-    console.log(
-      `pgdispatch dashboard${values['read-only'] ? ' (read-only)' : ''}: http://${shownHost}:${actual}${basePath}/?token=${token}`,
-    );
-    console.log('The token works once: it signs in the first browser that opens it.');
+    const url = `http://${shownHost}:${actual}${basePath}/?token=${token}`;
+    if (values.json) {
+      printJsonLine({ event: 'listening', url, read_only: values['read-only'] ?? false });
+    } else {
+      console.log(`pgdispatch dashboard${values['read-only'] ? ' (read-only)' : ''}: ${url}`);
+      console.log('The token works once: it signs in the first browser that opens it.');
+    }
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);
@@ -71,6 +78,7 @@ export const dashboardCommand: Command = {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await dashboard.close();
+    if (values.json) printJsonLine({ event: 'stopped' });
     return 0;
   },
 };

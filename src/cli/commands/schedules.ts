@@ -2,6 +2,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { assertCatchUp, assertScheduleName, parseCron } from '../../core/cron.js';
 import type { Schedule } from '../../schedule/schedules.js';
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
+import { JSON_USAGE, printJson } from '../json.js';
 import { intFlag, withDispatch } from '../options.js';
 import { formatAge, formatTime, printTable } from '../output.js';
 
@@ -25,7 +26,7 @@ Options of set:
                        skips them (default: 0)
   --description TEXT
 Other options:
-  --json               list: JSON lines
+${JSON_USAGE}
 ${CONNECTION_USAGE}`;
 
 const options = {
@@ -63,7 +64,8 @@ export const schedulesCommand: Command = {
       if (stray) throw new CliError(`--${stray} is an option of "schedules set"\n\n${usage}`, 2);
       const verb = action as 'enable' | 'disable' | 'remove';
       await withDispatch(values, (d) => d.schedules[verb](name));
-      console.log(`schedule ${name} ${action === 'remove' ? 'removed' : `${action}d`}`);
+      if (values.json) printJson({ action: `schedules.${verb}`, name });
+      else console.log(`schedule ${name} ${action === 'remove' ? 'removed' : `${action}d`}`);
       return 0;
     }
     let input: unknown;
@@ -92,7 +94,8 @@ export const schedulesCommand: Command = {
         ...(values.description !== undefined && { description: values.description }),
       }),
     );
-    console.log(`schedule ${s.name} set: ${s.cron} (${s.timezone}) -> ${s.function}`);
+    if (values.json) printJson({ action: 'schedules.set', schedule: s });
+    else console.log(`schedule ${s.name} set: ${s.cron} (${s.timezone}) -> ${s.function}`);
     return 0;
   },
 };
@@ -100,7 +103,7 @@ export const schedulesCommand: Command = {
 async function list(values: Parameters<typeof withDispatch>[0] & { json?: boolean | undefined }) {
   const rows = await withDispatch(values, (d) => d.schedules.list());
   if (values.json) {
-    for (const s of rows) console.log(JSON.stringify(s));
+    printJson(rows);
     return 0;
   }
   printTable(
