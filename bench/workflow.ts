@@ -36,6 +36,18 @@ interface Throughput {
   nodeMsPerStep: number;
 }
 
+/** Where a pgdispatch wake's time goes, p50 of each stage in ms. */
+interface WakeStages {
+  /** Last child's end to the start of the transaction that recorded it (the `woken` event). */
+  toGroup: number;
+  /** That transaction's start to the wake's notification reaching a listener. */
+  groupToNotify: number;
+  /** Notification to the parent's body starting again (claim with its steps). */
+  notifyToRun: number;
+  /** Body start to the step after the gather (replay of the 100 call steps). */
+  replay: number;
+}
+
 interface Latency {
   side: Side;
   what: 'commit-to-first-step' | 'child-to-parent wake';
@@ -53,8 +65,12 @@ const arg = (flag: string, dflt: number) => {
 const WORKFLOWS = arg('--workflows', 2_000);
 const CONCURRENCY = arg('--concurrency', 50);
 const ROUNDS = arg('--rounds', 1);
+/** `--pgdispatch-only`: skip DBOS (quicker while iterating; ratios need both). */
+const PGDISPATCH_ONLY = process.argv.includes('--pgdispatch-only');
 const LATENCY_SAMPLES = 100;
-const PARENTS = 10;
+const PARENTS = 20;
+/** Parents run first and not counted: the first wake on each pooled connection plans its statements. */
+const WARMUP_PARENTS = 5;
 const CHILDREN = 100;
 
 const pct = (xs: number[], p: number) => {
@@ -147,7 +163,9 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
     });
   });
   const child = dispatch.func('bench_child', () => now());
+  const bodyStart = new Map<string, number>();
   const parent = dispatch.workflow('bench_wf_parent', async (_input: unknown, ctx) => {
+    bodyStart.set(ctx.callId, now());
     const ends = await ctx.gather(Array.from({ length: CHILDREN }, () => ctx.call(child, null)));
     const resumed = await ctx.step('resumed', () => now());
     return { last: Math.max(...ends), resumed };
@@ -177,7 +195,11 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
       done = await succeeded(fn.name);
     }
   };
-  const out: { throughput: Throughput[]; latency: Latency[] } = { throughput: [], latency: [] };
+  const out: {
+    throughput: Throughput[];
+    latency: Latency[];
+    wakeStages?: WakeStages;
+  } = { throughput: [], latency: [] };
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       await dispatch.pool.query('delete from pgdispatch.calls');
@@ -195,19 +217,58 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
     }
     out.latency.push(summary('pgdispatch', 'commit-to-first-step', lat));
     const wake: number[] = [];
-    for (let i = 0; i < PARENTS; i++) {
-      const id = await parent.dispatch(null);
-      for (;;) {
-        const c = await dispatch.getCall(id);
-        if (c?.status === 'succeeded') {
-          const o = c.output as { last: number; resumed: number };
-          wake.push(o.resumed - o.last);
-          break;
+    // The wake's stages: a listener timestamps notifications, the `woken`
+    // event's time is its transaction's start (wall clock, mapped to now()).
+    const notified: number[] = [];
+    const listener = new pg.Client({ connectionString: url });
+    await listener.connect();
+    listener.on('notification', () => notified.push(now()));
+    await listener.query('listen "jobs:insert"');
+    const wallToNow = now() - Date.now();
+    const stages: Record<keyof WakeStages, number[]> = {
+      toGroup: [],
+      groupToNotify: [],
+      notifyToRun: [],
+      replay: [],
+    };
+    try {
+      for (let i = 0; i < WARMUP_PARENTS + PARENTS; i++) {
+        notified.length = 0;
+        const id = await parent.dispatch(null);
+        for (;;) {
+          const c = await dispatch.getCall(id);
+          if (c?.status === 'succeeded') {
+            const o = c.output as { last: number; resumed: number };
+            wake.push(o.resumed - o.last);
+            const woken = await dispatch.pool.query<{ at: number }>(
+              `select extract(epoch from at) * 1000 as at from pgdispatch.call_events
+                where call_id = $1 and event = 'woken' order by id desc limit 1`,
+              [id],
+            );
+            const group = Number(woken.rows[0]?.at) + wallToNow;
+            const notify = notified.find((t) => t > o.last) ?? Number.NaN;
+            const top = bodyStart.get(id)!;
+            stages.toGroup.push(group - o.last);
+            stages.groupToNotify.push(notify - group);
+            stages.notifyToRun.push(top - notify);
+            stages.replay.push(o.resumed - top);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 20));
         }
-        await new Promise((r) => setTimeout(r, 20));
       }
+    } finally {
+      await listener.end();
     }
+    wake.splice(0, WARMUP_PARENTS);
+    for (const xs of Object.values(stages)) xs.splice(0, WARMUP_PARENTS);
     out.latency.push(summary('pgdispatch', 'child-to-parent wake', wake));
+    out.wakeStages = {
+      toGroup: pct(stages.toGroup, 50),
+      groupToNotify: pct(stages.groupToNotify, 50),
+      notifyToRun: pct(stages.notifyToRun, 50),
+      replay: pct(stages.replay, 50),
+    };
   } finally {
     await worker.stop();
     await dispatch.close();
@@ -294,10 +355,11 @@ async function dbosSide(url: string, receiverUrl: string, postmaster: number | u
     }
     out.latency.push(summary('dbos', 'commit-to-first-step', lat));
     const wake: number[] = [];
-    for (let i = 0; i < PARENTS; i++) {
+    for (let i = 0; i < WARMUP_PARENTS + PARENTS; i++) {
       const o = await parent(i);
       wake.push(o.resumed - o.last);
     }
+    wake.splice(0, WARMUP_PARENTS);
     out.latency.push(summary('dbos', 'child-to-parent wake', wake));
   } finally {
     await DBOS.shutdown();
@@ -343,6 +405,7 @@ async function main(): Promise<void> {
       pgdOut = await pgdispatchSide(a.url, receiverUrl, postmaster);
       console.log('DBOS…');
       try {
+        if (PGDISPATCH_ONLY) throw new Error('skipped (--pgdispatch-only)');
         dbosOut = await dbosSide(b.url, receiverUrl, postmaster);
       } catch (err) {
         dbosError = err instanceof Error ? (err.stack ?? err.message) : String(err);
@@ -393,6 +456,14 @@ async function main(): Promise<void> {
     const d = dbosOut?.latency.find((l) => l.what === what);
     row(`${what} p50 ms`, p?.p50, d?.p50, 2, true);
     row(`${what} p90 ms`, p?.p90, d?.p90, 2, true);
+  }
+  const st = pgdOut?.wakeStages;
+  if (st) {
+    lines.push(
+      `\npgdispatch wake stages, p50 ms: last child's end → its outcome's transaction ${fmt(st.toGroup, 1)}, ` +
+        `→ notification ${fmt(st.groupToNotify, 1)}, → parent's body runs ${fmt(st.notifyToRun, 1)}, ` +
+        `→ step after the gather (replay) ${fmt(st.replay, 1)}`,
+    );
   }
   const table = lines.join('\n');
   console.log(`\n${table}`);

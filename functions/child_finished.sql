@@ -1,33 +1,61 @@
--- A child call finished: its step in the parent gets the outcome, and the
--- parent may wake.
+-- Children that reached a final status in one statement (a group commit
+-- records dozens): their steps in the parents get the outcomes, and each
+-- parent counts down once by how many finished, parents locked in id order
+-- so that two groups finishing children of the same parents cannot deadlock.
 create or replace function :"schema".child_finished() returns trigger
 language plpgsql as $$
+declare
+  r record;
 begin
-  -- The parent's row is locked by wake_call, as a suspension locks it: a
-  -- suspension that counts the steps after this commits sees this one
-  -- finished; one that counted before holds the lock until wake_call can
-  -- see it waiting.
-  update :"schema".steps s set
-    status = case when new.status = 'succeeded' then 'succeeded' else 'failed' end,
-    output = case when new.status = 'succeeded' then new.output end,
-    error = case when new.status = 'succeeded' then null
-                 else format('child call %s (%s) %s: %s', new.id, new.function, new.status,
-                             coalesce(new.last_error, 'no error recorded')) end,
-    finished_at = now()
-   where s.child_call_id = new.id and s.call_id = new.parent_call_id and s.status = 'waiting';
-  if found then
-    perform :"schema".wake_call(new.parent_call_id,
-                                format('child %s %s', new.id, new.status), 'child');
+  if not exists (select from finished_new n where n.parent_call_id is not null) then
+    return null;
   end if;
+  -- A parent's row is locked after its steps are updated, as a suspension
+  -- locks it before counting them: a suspension that counts after this
+  -- commits sees these finished; one that counted before holds the lock
+  -- until this can see the parent waiting.
+  for r in
+    with fin as (
+      select n.id, n.parent_call_id, n.status, n.function, n.output, n.last_error
+        from finished_new n join finished_old o on o.id = n.id
+       where n.parent_call_id is not null
+         and n.status in ('succeeded', 'failed', 'cancelled')
+         and o.status not in ('succeeded', 'failed', 'cancelled')
+    ), done as (
+      update :"schema".steps s set
+        status = case when fin.status = 'succeeded' then 'succeeded' else 'failed' end,
+        output = case when fin.status = 'succeeded' then fin.output end,
+        error = case when fin.status = 'succeeded' then null
+                     else format('child call %s (%s) %s: %s', fin.id, fin.function, fin.status,
+                                 coalesce(fin.last_error, 'no error recorded')) end,
+        finished_at = now()
+        from fin
+       where s.child_call_id = fin.id and s.call_id = fin.parent_call_id and s.status = 'waiting'
+      returning s.call_id, fin.id as child, fin.status
+    )
+    select d.call_id, count(*)::integer as n,
+           (array_agg(format('child %s %s', d.child, d.status) order by d.child desc))[1] as reason
+      from done d group by d.call_id order by d.call_id
+  loop
+    -- Most groups of a gather only count down.
+    update :"schema".calls c1 set wake_need = c1.wake_need - r.n
+     where c1.id = r.call_id and c1.status = 'waiting' and c1.wake_need > r.n;
+    if not found then
+      -- This group brings the last awaited step(s): wake_call wakes at 1.
+      update :"schema".calls c1 set wake_need = 1
+       where c1.id = r.call_id and c1.status = 'waiting' and c1.wake_need > 1;
+      perform :"schema".wake_call(r.call_id, r.reason, 'child');
+    end if;
+  end loop;
   return null;
 end
 $$;
 
+-- Statement-level, with transition tables (which allow no column list):
+-- one call per statement, however many rows it finished.
 drop trigger if exists calls_child_finished on :"schema".calls;
 create trigger calls_child_finished
-  after update of status on :"schema".calls
-  for each row
-  when (new.parent_call_id is not null
-        and new.status in ('succeeded', 'failed', 'cancelled')
-        and old.status not in ('succeeded', 'failed', 'cancelled'))
+  after update on :"schema".calls
+  referencing old table as finished_old new table as finished_new
+  for each statement
   execute function :"schema".child_finished();
