@@ -7,7 +7,9 @@
  * concurrency slot, schedules enabled and disabled with the actor recorded
  * (and refused when read-only), an origin's limit and its changes.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +17,8 @@ import { createDashboard, type Dashboard, type WorkerHandle } from '../../src/in
 import { createTestDatabase, eventually, type TestDatabase } from '../support/db.js';
 import { haveChromium, launchBrowser } from './browser.js';
 import { seed } from './seed.js';
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 let db: TestDatabase;
 let browser: Browser;
@@ -247,6 +251,34 @@ describe.skipIf(!haveChromium)('dashboard views of workflows, schedules and limi
     await page.goto(`${url}/endpoints/orders`);
     await expect(page.locator('.limit').count()).resolves.toBe(0);
     expect(problems).toEqual([]);
+    await context.close();
+  });
+  it('axe finds no serious violation on these views, light or dark, and they work without JavaScript', async () => {
+    const paths = [`calls/${workflowId}`, 'schedules', 'endpoints', 'endpoints/billing'];
+    for (const colorScheme of ['light', 'dark'] as const) {
+      const context = await browser.newContext({ colorScheme });
+      const { page, problems } = await strictPage(context);
+      for (const p of paths) {
+        await page.goto(`${url}/${p}`);
+        await page.evaluate(AXE);
+        const violations = await page.evaluate(async () => {
+          const axe = (window as unknown as { axe: { run(context: unknown, options: unknown): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+          const r = await axe.run(document, { resultTypes: ['violations'] });
+          return r.violations
+            .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+            .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+        });
+        expect(violations, `${colorScheme} ${p}`).toEqual([]);
+      }
+      expect(problems).toEqual([]);
+      await context.close();
+    }
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    await page.goto(`${url}/schedules`);
+    await page.locator('tr[data-schedule=broken]').getByRole('button', { name: 'Disable' }).click();
+    await page.locator('[role=status]', { hasText: 'Schedule disabled.' }).waitFor();
+    expect((await db.pool.query(`select enabled from pgdispatch.schedules where name = 'broken'`)).rows[0].enabled).toBe(false);
     await context.close();
   });
 });

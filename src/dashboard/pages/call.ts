@@ -81,7 +81,7 @@ ${
     ? html`<span class="muted policy-wait">policy ${String(policy['name'])} waits ${formatCompact(policyDelayMs(policy, Number(a['attempt'])))}${Number(policy['jitter']) ? ` ±${Math.round(Number(policy['jitter']) * 100)}%` : ''} after attempt ${String(a['attempt'])}</span>`
     : ''
 }
-${a['error'] ? html`<p class="err">${redactUrlsIn(String(a['error']))}</p>` : ''}
+${a['error'] ? html`<p class="${a['status'] === 'suspended' ? 'muted' : 'err'}">${redactUrlsIn(String(a['error']))}</p>` : ''}
 ${
   call['function'] === 'webhook' && Object.keys(headers).length
     ? html`<details><summary>Request headers (secrets redacted)</summary><pre>${json(headers)}</pre></details>`
@@ -107,7 +107,11 @@ ${e['actor'] ? html`<span class="actor">by ${String(e['actor'])}</span>` : ''}</
     items.push({
       at: Number.POSITIVE_INFINITY,
       order: 3,
-      html: html`<li class="ev next"><span class="what">next attempt</span> ${timeEl(call['next_attempt_at'])}
+      html:
+        call['status'] === 'waiting'
+          ? html`<li class="ev next"><span class="what">wake-up</span> ${timeEl(call['next_attempt_at'])}
+<span class="muted">attempt ${Number(call['attempts']) + 1} at the latest, when its wait times out; sooner once what it waits for arrives</span></li>`
+          : html`<li class="ev next"><span class="what">next attempt</span> ${timeEl(call['next_attempt_at'])}
 <span class="muted">attempt ${Number(call['attempts']) + 1}, scheduled by policy ${String(call['retry_policy'])}</span></li>`,
     });
   }

@@ -39,11 +39,11 @@ export async function endpointsPage(ctx: PageContext, q: DashboardQueries, run: 
     rows.length === 0
       ? empty('No endpoints. Add one with `pgdispatch endpoints add`.')
       : html`<div class="scroll"><table>
-<thead><tr><th scope="col">Endpoint</th><th scope="col">URL</th><th scope="col">Health</th><th scope="col">Failing since</th><th scope="col">Auto-disable</th><th scope="col">Last success</th><th scope="col">Last failure</th><th scope="col">Secrets</th><th scope="col">Adaptive limit</th></tr></thead>
+<thead><tr><th scope="col">Endpoint</th><th scope="col">URL</th><th scope="col">Health</th><th scope="col">Adaptive limit</th><th scope="col">Failing since</th><th scope="col">Auto-disable</th><th scope="col">Last success</th><th scope="col">Last failure</th><th scope="col">Secrets</th></tr></thead>
 <tbody>${rows.map(
           (e) => html`<tr><th scope="row"><a href="${b}/endpoints/${String(e['name'])}">${String(e['name'])}</a></th>
-<td class="url">${redactUrlsIn(String(e['url']))}</td><td>${health(e)}</td><td>${timeEl(e['failing_since'])}</td><td>${countdown(e)}</td>
-<td>${timeEl(e['last_success_at'])}</td><td>${timeEl(e['last_failure_at'])}</td><td class="num">${String(e['secrets'])}</td><td class="num">${limitCell(limits.get(String(e['name'])))}</td></tr>`,
+<td class="url">${redactUrlsIn(String(e['url']))}</td><td>${health(e)}</td><td class="num">${limitCell(limits.get(String(e['name'])))}</td><td>${timeEl(e['failing_since'])}</td><td>${countdown(e)}</td>
+<td>${timeEl(e['last_success_at'])}</td><td>${timeEl(e['last_failure_at'])}</td><td class="num">${String(e['secrets'])}</td></tr>`,
         )}</tbody></table></div>
 <p class="muted">Adaptive limit: requests in flight to the endpoint's origin across all workers, and its bound; – where no worker has reported for the origin yet.</p>`;
   return layout(ctx, { title: 'Endpoints', section: 'endpoints', body, statements: [st, stLimits] });
