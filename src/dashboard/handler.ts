@@ -25,6 +25,7 @@ import {
 } from './pages/calls.js';
 import { endpointPage, endpointsPage } from './pages/endpoints.js';
 import { functionsPage } from './pages/functions.js';
+import { schedulesPage } from './pages/schedules.js';
 import { livePage, policiesPage, workersPage } from './pages/ops.js';
 import { COUNT_CAP, dashboardQueries } from '../observe/dashboard-statements.js';
 
@@ -237,6 +238,8 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       );
     if (path === '/workers') return read((run) => workersPage(ctx, q, run, lostAfterS));
     if (path === '/policies') return read((run) => policiesPage(ctx, q, run));
+    if (path === '/schedules')
+      return read((run) => schedulesPage(ctx, q, run, scheduleNotice(url.searchParams.get('done'))));
     if (path === '/live') return htmlResponse(200, livePage(ctx, q));
     if (path === '/live/events') {
       const after =
@@ -330,6 +333,14 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       }
       return redirect(`${base}/endpoints/${encodeURIComponent(name)}?done=${notice}`);
     }
+    m = path.match(/^\/schedules\/([^/]+)\/(enable|disable)$/);
+    if (m) {
+      const name = decodeURIComponent(m[1]!);
+      const enable = m[2] === 'enable';
+      const rows = await db.write((run) => run(q.setScheduleEnabled(name, enable, ctx.actor)));
+      if (rows.length === 0) throw new HttpError(404, `No schedule ${name}.`);
+      return redirect(`${base}/schedules?done=${enable ? 'enabled' : 'disabled'}#schedule-${encodeURIComponent(name)}`);
+    }
     throw new HttpError(404, 'No such action.');
   }
 
@@ -369,6 +380,7 @@ function actionOf(path: string, form: URLSearchParams): DashboardAction | undefi
   if (m) return m[1] as 'retry' | 'cancel';
   if (path === '/calls/bulk') return form.get('action') === 'cancel' ? 'bulk-cancel' : 'bulk-retry';
   if (path.startsWith('/endpoints/')) return 'endpoint';
+  if (path.startsWith('/schedules/')) return 'schedule';
   return undefined;
 }
 
@@ -379,6 +391,12 @@ function noticeText(done: string | null): string | undefined {
   if (done === 'dropped') return 'Only the newest secret signs now.';
   const replayed = done?.match(/^replayed-(\d{1,9})$/);
   if (replayed) return `Enabled; ${replayed[1]} calls replayed.`;
+  return undefined;
+}
+
+function scheduleNotice(done: string | null): string | undefined {
+  if (done === 'enabled') return 'Schedule enabled; a worker computes its next tick from now.';
+  if (done === 'disabled') return 'Schedule disabled.';
   return undefined;
 }
 

@@ -14,13 +14,14 @@ export interface PageContext {
 }
 
 /** What a POST can do, for `authorize` to allow one by one. */
-export type DashboardAction = 'retry' | 'cancel' | 'bulk-retry' | 'bulk-cancel' | 'endpoint';
+export type DashboardAction = 'retry' | 'cancel' | 'bulk-retry' | 'bulk-cancel' | 'endpoint' | 'schedule';
 
 const NAV = [
   ['calls', 'Calls'],
   ['functions', 'Functions'],
   ['endpoints', 'Endpoints'],
   ['workers', 'Workers'],
+  ['schedules', 'Schedules'],
   ['policies', 'Retry policies'],
   ['live', 'Live'],
 ] as const;
@@ -113,7 +114,7 @@ export function statusBadge(status: unknown): Html {
   const kind =
     s === 'ok' || s === 'succeeded'
       ? 'good'
-      : s === 'pending' || s === 'running' || s === 'retrying'
+      : s === 'pending' || s === 'running' || s === 'retrying' || s === 'waiting' || s === 'suspended'
         ? 'wait'
         : s === 'cancelled'
           ? 'muted'

@@ -137,7 +137,7 @@ export function dashboardQueries(schema: string) {
         name: 'call',
         text: `select c.id, c.function, c.input, c.status, c.attempts, c.retry_policy, c.max_attempts,
        c.priority, c.idempotency_key, c.created_at, c.next_attempt_at, c.finished_at,
-       c.last_error, c.output, c.job_id
+       c.last_error, c.output, c.job_id, c.parent_call_id, c.wake_need
   from ${s}.calls c
  where c.id = $1::bigint`,
         values: [id],
@@ -163,6 +163,43 @@ export function dashboardQueries(schema: string) {
   from ${s}.call_events e
  where e.call_id = $1::bigint
  order by e.at, e.id`,
+        values: [id],
+      };
+    },
+
+    /** A workflow call's steps, in the order its body reached them (primary key). */
+    steps(id: string): Statement {
+      return {
+        name: 'workflow steps',
+        text: `select st.seq, st.name, st.kind, st.status, st.attempts, st.output, st.error,
+       st.started_at, st.finished_at, st.child_call_id, st.wake_at, st.signal_key
+  from ${s}.steps st
+ where st.call_id = $1::bigint
+ order by st.seq`,
+        values: [id],
+      };
+    },
+
+    /** The calls a workflow started (partial index on parent_call_id). */
+    children(id: string, limit: number): Statement {
+      return {
+        name: 'child calls',
+        text: `select c.id, c.function, c.status, c.attempts, c.created_at, c.finished_at
+  from ${s}.calls c
+ where c.parent_call_id = $1::bigint
+ order by c.id
+ limit $2::integer`,
+        values: [id, limit],
+      };
+    },
+
+    /** Why an unfinished call does not run: its flow-control wait, if any. */
+    callWaits(id: string): Statement {
+      return {
+        name: 'flow-control wait',
+        text: `select w.reason, w.key, w.since, w.until, w.detail
+  from ${s}.call_waits w
+ where w.call_id = $1::bigint`,
         values: [id],
       };
     },
@@ -278,6 +315,72 @@ export function dashboardQueries(schema: string) {
       };
     },
 
+    /** Adaptive concurrency per endpoint, where workers have reported for its origin. */
+    endpointConcurrency(): Statement {
+      return {
+        name: 'adaptive concurrency',
+        text: `select ec.endpoint, ec.origin, ec.concurrency_limit, ec.max_limit, ec.max_concurrency,
+       ec.increases, ec.decreases, ec.updated_at, ec.last_change
+  from ${s}.endpoint_concurrency ec
+ order by ec.endpoint`,
+        values: [],
+      };
+    },
+
+    /** One endpoint's adaptive limit. */
+    endpointConcurrencyOf(name: string): Statement {
+      return {
+        name: 'adaptive concurrency',
+        text: `select ec.endpoint, ec.origin, ec.concurrency_limit, ec.max_limit, ec.max_concurrency,
+       ec.increases, ec.decreases, ec.updated_at, ec.last_change
+  from ${s}.endpoint_concurrency ec
+ where ec.endpoint = $1::text`,
+        values: [name],
+      };
+    },
+
+    /** The latest changes of an origin's limit (index on origin, id). */
+    concurrencyChanges(origin: string, limit: number): Statement {
+      return {
+        name: 'adaptive concurrency changes',
+        text: `select ch.at, ch.from_limit, ch.to_limit, ch.reason
+  from ${s}.origin_concurrency_changes ch
+ where ch.origin = $1::text
+ order by ch.id desc
+ limit $2::integer`,
+        values: [origin, limit],
+      };
+    },
+
+    schedules(): Statement {
+      return {
+        name: 'schedules',
+        text: `select sc.name, sc.function, sc.cron, sc.timezone, sc.enabled, sc.catch_up, sc.next_tick,
+       sc.last_tick, sc.last_call_id, sc.error, sc.description, sc.changed_by, sc.updated_at
+  from ${s}.schedules sc
+ order by sc.name`,
+        values: [],
+      };
+    },
+
+    /**
+     * A schedule's latest calls: its function's calls newest first (index on
+     * function, id) whose idempotency key names the schedule's ticks.
+     */
+    scheduleCalls(name: string, fn: string, limit: number): Statement {
+      const prefix = `schedule:${name}:`;
+      return {
+        name: `calls of schedule ${name}`,
+        text: `select c.id, c.status, c.attempts, c.created_at, c.finished_at, c.idempotency_key
+  from ${s}.calls c
+ where c.function = $1::text
+   and left(c.idempotency_key, $3::integer) = $2::text
+ order by c.id desc
+ limit $4::integer`,
+        values: [fn, prefix, prefix.length, limit],
+      };
+    },
+
     workers(lostAfterS: number): Statement {
       return {
         name: 'workers',
@@ -354,6 +457,16 @@ export function dashboardQueries(schema: string) {
  where name = $1::text
  returning name`,
         values: [name, actor],
+      };
+    },
+    setScheduleEnabled(name: string, enabled: boolean, actor: string): Statement {
+      return {
+        name: enabled ? 'enable schedule' : 'disable schedule',
+        // The schedules_edited trigger clears next_tick and error when enabled changes.
+        text: `update ${s}.schedules set enabled = $2::boolean, changed_by = $3::text, updated_at = now()
+ where name = $1::text
+ returning name`,
+        values: [name, enabled, actor],
       };
     },
     rotateSecret(name: string, secret: string): Statement {

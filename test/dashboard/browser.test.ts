@@ -104,7 +104,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.goto(cliUrl);
     expect(new URL(page.url()).searchParams.has('token')).toBe(false);
     await expect(page.locator('h1').textContent()).resolves.toBe('Calls');
-    for (const section of ['Functions', 'Endpoints', 'Workers', 'Retry policies', 'Calls']) {
+    for (const section of ['Functions', 'Endpoints', 'Workers', 'Schedules', 'Retry policies', 'Calls']) {
       await page.getByRole('link', { name: section, exact: true }).click();
       await expect(page.locator('h1').textContent()).resolves.toBe(section);
     }
@@ -359,7 +359,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
 
   it('axe finds no serious violation on any page, light or dark; the keyboard reaches the filters', async () => {
     const { rows: [c] } = await db.pool.query(`select c.id::text as id from pgdispatch.calls c where function = 'webhook' and attempts > 1 order by c.id limit 1`);
-    const paths = ['calls', `calls/${c.id}`, 'functions', 'endpoints', 'endpoints/billing', 'workers', 'policies', 'live'];
+    const paths = ['calls', `calls/${c.id}`, 'functions', 'endpoints', 'endpoints/billing', 'workers', 'schedules', 'policies', 'live'];
     for (const colorScheme of ['light', 'dark'] as const) {
       const context = await browser.newContext({ colorScheme });
       const { page, problems } = await strictPage(context);

@@ -92,4 +92,8 @@ details > summary { cursor: pointer; color: var(--link); }
 .secret { font-size: 14px; }
 table.live tbody tr.new { animation: flash 1.5s ease-out; }
 @keyframes flash { from { background: var(--wait-bg); } to { background: transparent; } }
+table.schedules code, table.steps code { white-space: nowrap; }
+ul.recent { list-style: none; margin: 0; padding: 0; }
+ul.recent li { white-space: nowrap; margin-bottom: 2px; }
+.waits ul { margin: 0; padding-left: 20px; }
 `;

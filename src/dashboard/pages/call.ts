@@ -35,14 +35,23 @@ export async function callPage(
       ? input['endpoint']
       : undefined;
   const stEndpoint = endpointName ? q.endpoint(endpointName) : undefined;
-  const [attempts, events, [policy], endpoint] = await Promise.all([
+  const stSteps = q.steps(id);
+  const stChildren = q.children(id, CHILDREN_SHOWN);
+  const unfinished = call['finished_at'] === null;
+  const stWaits = unfinished ? q.callWaits(id) : undefined;
+  const [attempts, events, [policy], endpoint, steps, children, waits] = await Promise.all([
     run(stAttempts),
     run(stEvents),
     run(stPolicy),
     stEndpoint ? run(stEndpoint).then((r) => r[0]) : Promise.resolve(undefined),
+    run(stSteps),
+    run(stChildren),
+    stWaits ? run(stWaits) : Promise.resolve([]),
   ]);
   const statements: Statement[] = [stCall, stAttempts, stEvents, stPolicy];
   if (stEndpoint) statements.push(stEndpoint);
+  statements.push(stSteps, stChildren);
+  if (stWaits) statements.push(stWaits);
 
   type Item = { at: number; order: number; html: Html };
   const items: Item[] = [
@@ -72,7 +81,7 @@ ${
     ? html`<span class="muted policy-wait">policy ${String(policy['name'])} waits ${formatCompact(policyDelayMs(policy, Number(a['attempt'])))}${Number(policy['jitter']) ? ` ±${Math.round(Number(policy['jitter']) * 100)}%` : ''} after attempt ${String(a['attempt'])}</span>`
     : ''
 }
-${a['error'] ? html`<p class="err">${redactUrlsIn(String(a['error']))}</p>` : ''}
+${a['error'] ? html`<p class="${a['status'] === 'suspended' ? 'muted' : 'err'}">${redactUrlsIn(String(a['error']))}</p>` : ''}
 ${
   call['function'] === 'webhook' && Object.keys(headers).length
     ? html`<details><summary>Request headers (secrets redacted)</summary><pre>${json(headers)}</pre></details>`
@@ -98,21 +107,37 @@ ${e['actor'] ? html`<span class="actor">by ${String(e['actor'])}</span>` : ''}</
     items.push({
       at: Number.POSITIVE_INFINITY,
       order: 3,
-      html: html`<li class="ev next"><span class="what">next attempt</span> ${timeEl(call['next_attempt_at'])}
+      html:
+        call['status'] === 'waiting'
+          ? html`<li class="ev next"><span class="what">wake-up</span> ${timeEl(call['next_attempt_at'])}
+<span class="muted">attempt ${Number(call['attempts']) + 1} at the latest, when its wait times out; sooner once what it waits for arrives</span></li>`
+          : html`<li class="ev next"><span class="what">next attempt</span> ${timeEl(call['next_attempt_at'])}
 <span class="muted">attempt ${Number(call['attempts']) + 1}, scheduled by policy ${String(call['retry_policy'])}</span></li>`,
     });
   }
 
   const status = String(call['status']);
+  const b0 = ctx.base;
+  const waitingFor: Html[] = waits.map(
+    (w) => html`<li class="wait" data-wait="${String(w['reason'])}">${String(w['detail'])}${w['until'] ? html` (until ${timeEl(w['until'])})` : ''}</li>`,
+  );
+  if (status === 'waiting') {
+    for (const st of steps) {
+      if (st['status'] !== 'waiting' && st['status'] !== 'retrying') continue;
+      waitingFor.push(html`<li class="wait" data-wait="step">${stepWait(st, b0)}</li>`);
+    }
+  }
   const canRetry = (status === 'failed' || status === 'cancelled') && ctx.can('retry');
   const canCancel =
-    (status === 'pending' || status === 'running' || status === 'retrying') && ctx.can('cancel');
+    (status === 'pending' || status === 'running' || status === 'retrying' || status === 'waiting') &&
+    ctx.can('cancel');
   const b = ctx.base;
   const body = html`
 <dl class="facts">
 <dt>Function</dt><dd>${String(call['function'])}</dd>
 <dt>Status</dt><dd>${statusBadge(status)}</dd>
 <dt>Attempts</dt><dd>${String(call['attempts'])}</dd>
+${call['parent_call_id'] !== null ? html`<dt>Parent</dt><dd><a class="parent" href="${b}/calls/${String(call['parent_call_id'])}">call ${String(call['parent_call_id'])}</a></dd>` : ''}
 ${endpointName ? html`<dt>Endpoint</dt><dd><a href="${b}/endpoints/${endpointName}">${endpointName}</a></dd>` : ''}
 <dt>Dispatched</dt><dd>${timeEl(call['created_at'])}</dd>
 <dt>Finished</dt><dd>${timeEl(call['finished_at'])}</dd>
@@ -124,8 +149,11 @@ ${
     : html`<form method="post" class="actions" action="${b}/calls/${id}/${canRetry ? 'retry' : 'cancel'}">${csrfField(ctx)}
 <button type="submit"${canCancel ? html` class="danger"` : ''}>${canRetry ? 'Retry' : 'Cancel'} this call</button></form>`
 }
+${waitingFor.length ? html`<section class="waits" aria-label="What it waits for"><h2>Waiting for</h2><ul>${waitingFor}</ul></section>` : ''}
 <h2>Timeline</h2>
 <ol class="timeline">${items.map((i) => i.html)}</ol>
+${steps.length ? stepsTable(steps, b) : ''}
+${children.length ? childrenTable(children, b) : ''}
 <div class="cols">
 <section><h2>Input</h2><pre>${json(redactForDisplay(call['input']))}</pre></section>
 ${call['output'] !== null ? html`<section><h2>Output</h2><pre>${json(redactForDisplay(call['output']))}</pre></section>` : ''}
@@ -139,6 +167,43 @@ ${
   return layout(ctx, { title: `Call ${id}`, section: 'calls', body, statements });
 }
 
+/** Children listed on a workflow's page; the calls list filtered by parent is not a filter yet. */
+const CHILDREN_SHOWN = 200;
+
+function stepWait(st: Row, b: string): Html {
+  const name = String(st['name']);
+  if (st['status'] === 'retrying')
+    return html`step ${name} retries ${st['wake_at'] ? timeEl(st['wake_at']) : 'soon'}`;
+  if (st['kind'] === 'sleep') return html`sleep ${name} until ${timeEl(st['wake_at'])}`;
+  if (st['kind'] === 'wait')
+    return html`signal <code>${String(st['signal_key'])}</code> (step ${name})${st['wake_at'] ? html`, times out ${timeEl(st['wake_at'])}` : ''}`;
+  if (st['kind'] === 'call' && st['child_call_id'] !== null)
+    return html`child <a href="${b}/calls/${String(st['child_call_id'])}">call ${String(st['child_call_id'])}</a> (step ${name})`;
+  return html`step ${name} (${String(st['kind'])})`;
+}
+
+function stepsTable(steps: Row[], b: string): Html {
+  return html`<h2>Workflow steps</h2>
+<div class="scroll"><table class="steps">
+<thead><tr><th scope="col">#</th><th scope="col">Step</th><th scope="col">Kind</th><th scope="col">Status</th><th scope="col">Runs</th><th scope="col">Started</th><th scope="col">Finished</th><th scope="col">Wakes</th><th scope="col">Signal</th><th scope="col">Child</th><th scope="col">Output or error</th></tr></thead>
+<tbody>${steps.map(
+    (st) => html`<tr data-seq="${String(st['seq'])}"><td class="num">${String(st['seq'])}</td><th scope="row">${String(st['name'])}</th><td>${String(st['kind'])}</td>
+<td>${statusBadge(st['status'])}</td><td class="num">${String(st['attempts'])}</td><td>${timeEl(st['started_at'])}</td><td>${timeEl(st['finished_at'])}</td>
+<td>${timeEl(st['wake_at'])}</td><td>${st['signal_key'] !== null ? html`<code>${String(st['signal_key'])}</code>` : ''}</td>
+<td>${st['child_call_id'] !== null ? html`<a href="${b}/calls/${String(st['child_call_id'])}">${String(st['child_call_id'])}</a>` : ''}</td>
+<td>${st['error'] ? html`<span class="err">${redactUrlsIn(String(st['error']))}</span>` : st['output'] !== null ? html`<details><summary>output</summary><pre>${json(redactForDisplay(st['output']))}</pre></details>` : ''}</td></tr>`,
+  )}</tbody></table></div>`;
+}
+
+function childrenTable(children: Row[], b: string): Html {
+  return html`<h2>Child calls</h2>
+<div class="scroll"><table class="children">
+<thead><tr><th scope="col">Call</th><th scope="col">Function</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Dispatched</th><th scope="col">Finished</th></tr></thead>
+<tbody>${children.map(
+    (c) => html`<tr data-child="${String(c['id'])}"><th scope="row"><a href="${b}/calls/${String(c['id'])}">${String(c['id'])}</a></th><td>${String(c['function'])}</td>
+<td>${statusBadge(c['status'])}</td><td class="num">${String(c['attempts'])}</td><td>${timeEl(c['created_at'])}</td><td>${timeEl(c['finished_at'])}</td></tr>`,
+  )}</tbody></table>${children.length >= CHILDREN_SHOWN ? html`<p class="muted">The first ${CHILDREN_SHOWN} children.</p>` : ''}</div>`;
+}
 
 /** The wait after failed attempt `n`, before jitter: what pgdispatch.retry_delay computes. */
 export function policyDelayMs(p: Row, n: number): number {
