@@ -40,7 +40,7 @@ const COLUMNS = {
   signals: ['id', 'key', 'payload', 'created_at', 'consumed_at', 'call_id', 'seq'],
   schedules: [
     'name', 'function', 'cron', 'timezone', 'input', 'options', 'enabled', 'catch_up', 'next_tick',
-    'last_tick', 'last_call_id', 'error', 'description', 'created_at', 'updated_at',
+    'last_tick', 'last_call_id', 'error', 'description', 'created_at', 'updated_at', 'changed_by',
   ],
   scheduler_clock: ['id', 'ran_at'],
   debounces: ['function', 'key', 'call_id', 'run_at', 'dispatches'],

@@ -206,6 +206,8 @@ export interface SchedulesTable {
   description: string | null;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** Who last enabled or disabled it from the dashboard. */
+  changed_by: string | null;
 }
 
 /** Signals sent to workflows (`dispatch.signal`, `pgdispatch.signal`), kept until a `waitFor` consumes them. */
