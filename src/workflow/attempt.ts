@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { type AttemptStatus, classifyError, isRetryable } from '../core/outcome.js';
 import type { ClaimedJob, Finished, RunJob } from '../queue/job.js';
+import { storableOutcome } from '../record/outcome-fields.js';
 import type { AttemptOutcome, Recorder, RecordResult } from '../record/recorder.js';
 import type { Registry, RegisteredFunction } from '../registry/registry.js';
 import { validateInput } from '../registry/validate.js';
@@ -164,9 +165,10 @@ export class WorkflowEngine {
         const c = classifyError(result.error, false);
         // Retries belong to steps; what escapes the body fails the workflow.
         status = isRetryable(c.status) ? 'permanent_error' : c.status;
-        error = c.message.length > 2_000 ? `${c.message.slice(0, 2_000)}…` : c.message;
+        error = c.message;
       }
-      const outcome: AttemptOutcome = {
+      // Notes on what had to change go in the attempt's error, as for a function's attempt.
+      const outcome: AttemptOutcome = storableOutcome({
         job_id: job.id,
         call_id: callId,
         attempt,
@@ -176,14 +178,14 @@ export class WorkflowEngine {
         http_status: null,
         error,
         response: null,
-        output: result.kind === 'ok' ? storable(result.output) : null,
+        output: result.kind === 'ok' ? (result.output ?? null) : null,
         retry_after_ms: null,
-      };
+      });
       const recorded = env.recorder.record(outcome).then((r) => {
         env.onAttempt?.(fn.name, outcome, r);
         const fields = { function: fn.name, callId, attempt, status, callStatus: r.call_status };
         if (status === 'ok') env.logger.info(fields, `${head}: workflow succeeded`);
-        else env.logger.error(fields, `${head}: workflow failed: ${error}`);
+        else env.logger.error(fields, `${head}: workflow failed: ${outcome.error}`);
       });
       return { recorded };
     };
@@ -201,16 +203,5 @@ export class WorkflowEngine {
   #validateChild(name: string, input: unknown): unknown {
     const validate = this.#options.registry.get(name)?.options.validate;
     return validate ? validateInput(name, validate, input) : undefined;
-  }
-}
-
-function storable(output: unknown): unknown {
-  if (output === undefined) return null;
-  try {
-    const json = JSON.stringify(output);
-    if (json === undefined) return null;
-    return json.includes('\\u0000') ? JSON.parse(json.replaceAll('\\u0000', '')) : output;
-  } catch {
-    return { unserialisable: String(output) };
   }
 }

@@ -8,6 +8,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { classifyError, isRetryable } from '../core/outcome.js';
+import { boundedText, safeString, storableJson, strictJson } from '../core/storable.js';
 import { NonDeterminismError, StepFailedError, WorkflowLimitError } from './errors.js';
 import type { Queries } from '../sql/queries.js';
 import type { OpResult, StepKind, StepOp, StepRecorder, StepStatus } from './recorder.js';
@@ -187,10 +188,10 @@ export class WorkflowRun implements WorkflowContext {
           await client.query('rollback');
           return this.#failFor<T>(seq, key, 'tx', attempt, startedMs, checked.message);
         }
-        json = checked;
+        json = checked.json;
         const res = await client.query({
           ...q.recordTxStep,
-          values: [this.callId, seq, key, attempt, json, startedMs],
+          values: [this.callId, seq, key, attempt, json, startedMs, checked.note],
         });
         inserted = (res.rowCount ?? 0) > 0;
         if (inserted && this.#versionPending) {
@@ -484,7 +485,8 @@ export class WorkflowRun implements WorkflowContext {
     if (this.#over) throw new Error('workflow run is over');
     const { seq, key, stored } = this.#begin(name, kind);
     if (stored) return stored.output as T;
-    const value = make();
+    const made = storableJson(make());
+    const value = made.value as T;
     const p = this.#write({
       op: 'put',
       call_id: this.callId,
@@ -494,7 +496,7 @@ export class WorkflowRun implements WorkflowContext {
       status: 'succeeded',
       attempts: 1,
       output: value,
-      error: null,
+      error: made.notes.length > 0 ? made.notes.join('; ') : null,
       started_ms: Date.now(),
     });
     this.#writes.add(p);
@@ -514,11 +516,20 @@ export class WorkflowRun implements WorkflowContext {
     value: T,
   ): Promise<T | typeof PARK> {
     if (this.#over) return PARK;
-    const json = this.#serialise(key, value);
-    if (json instanceof Error)
-      return this.#failFor<T>(seq, key, kind, attempt, startedMs, json.message);
-    const output = JSON.parse(json) as T;
-    const r = await this.#put(seq, key, kind, 'succeeded', attempt, output, null, startedMs);
+    const checked = this.#serialise(key, value);
+    if (checked instanceof Error)
+      return this.#failFor<T>(seq, key, kind, attempt, startedMs, checked.message);
+    const output = checked.value as T;
+    const r = await this.#put(
+      seq,
+      key,
+      kind,
+      'succeeded',
+      attempt,
+      output,
+      checked.note,
+      startedMs,
+    );
     if (!r.recorded) return this.#replayed<T>(key, this.#asStored(seq, key, kind, r))?.value as T;
     return output;
   }
@@ -592,7 +603,7 @@ export class WorkflowRun implements WorkflowContext {
       status,
       attempts,
       output,
-      error,
+      error: error === null ? null : boundedText(error, MAX_ERROR_CHARS),
       started_ms: startedMs,
     });
   }
@@ -619,17 +630,30 @@ export class WorkflowRun implements WorkflowContext {
     };
   }
 
-  /** JSON of a step's output, or the error that fails the step. */
-  #serialise(key: string, value: unknown): string | Error {
+  /**
+   * A step's output as it is stored and returned (NULs and lone surrogates
+   * replaced, NaN as null, said in `note`), or the error that fails the step.
+   */
+  #serialise(
+    key: string,
+    raw: unknown,
+  ): { value: unknown; json: string; note: string | null } | Error {
+    const value = raw === undefined ? null : raw;
     let json: string | undefined;
     try {
-      json = JSON.stringify(value === undefined ? null : value);
+      json = JSON.stringify(value);
     } catch (err) {
-      return new Error(`output of step ${key} is not JSON-serialisable: ${(err as Error).message}`);
+      return new Error(`output of step ${key} is not JSON-serialisable: ${safeString(err)}`);
     }
     if (json === undefined) return new Error(`output of step ${key} is not JSON: ${typeof value}`);
-    if (json.includes('\\u0000')) {
-      return new Error(`output of step ${key} contains a NUL character, which jsonb cannot store`);
+    let note: string | null = null;
+    // Only a text with a null (NaN, Infinity) or an escape (NUL, surrogate) can need a change.
+    if (json.includes('null') || json.includes('\\u')) {
+      const r = storableJson(value);
+      if (r.notes.length > 0) {
+        json = JSON.stringify(r.value) ?? 'null';
+        note = r.notes.map((n) => `output: ${n}`).join('; ');
+      }
     }
     const limit = this.#env.def.maxStepOutputBytes;
     // Characters bound the bytes from below; count bytes only when it matters.
@@ -642,7 +666,8 @@ export class WorkflowRun implements WorkflowContext {
         );
       }
     }
-    return json;
+    // What the body gets is what a replay will get.
+    return { value: JSON.parse(json) as unknown, json, note };
   }
 
   #now(): number {
@@ -685,23 +710,18 @@ export class WorkflowRun implements WorkflowContext {
   }
 }
 
-/** Throws unless `value` is JSON that jsonb can store, as dispatch checks an input. */
+/** Throws unless `value` is JSON that jsonb can store as it is, as dispatch checks an input. */
 function checkJson(what: string, value: unknown): void {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value === undefined ? null : value);
-  } catch (err) {
-    throw new Error(`${what} is not JSON-serialisable: ${(err as Error).message}`);
-  }
-  if (json === undefined) throw new Error(`${what} is not JSON: ${typeof value}`);
-  if (json.includes('\\u0000')) {
-    throw new Error(`${what} contains a NUL character, which jsonb cannot store`);
+  const r = strictJson(value === undefined ? null : value);
+  if ('problem' in r) {
+    throw new Error(
+      r.problem.startsWith('contains') ? `${what} ${r.problem}` : `${what}: ${r.problem}`,
+    );
   }
 }
 
 function truncate(message: string): string {
-  const clean = message.replaceAll('\u0000', '');
-  return clean.length > MAX_ERROR_CHARS ? `${clean.slice(0, MAX_ERROR_CHARS)}…` : clean;
+  return boundedText(message, MAX_ERROR_CHARS);
 }
 
 function formatBytes(n: number): string {
