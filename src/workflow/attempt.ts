@@ -10,11 +10,11 @@ import { type AttemptStatus, classifyError, isRetryable } from '../core/outcome.
 import type { ClaimedJob, Finished, RunJob } from '../queue/job.js';
 import { storableOutcome } from '../record/outcome-fields.js';
 import type { AttemptOutcome, Recorder, RecordResult } from '../record/recorder.js';
-import type { Registry, RegisteredFunction } from '../registry/registry.js';
+import type { RegisteredFunction, Registry } from '../registry/registry.js';
 import { validateInput } from '../registry/validate.js';
 import type { Queries } from '../sql/queries.js';
 import { StepRecorder } from './recorder.js';
-import { type WorkflowState, WorkflowRun } from './run.js';
+import { WorkflowRun, type WorkflowState } from './run.js';
 import type { WorkflowDefinition } from './types.js';
 
 const CANCEL_CHANNEL = 'pgdispatch:cancel';
