@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { type AttemptStatus, classifyError, isRetryable } from '../core/outcome.js';
+import { startAttemptSpan } from '../core/tracing.js';
 import type { ClaimedJob, Finished, RunJob } from '../queue/job.js';
 import { storableOutcome } from '../record/outcome-fields.js';
 import type { AttemptOutcome, Recorder, RecordResult } from '../record/recorder.js';
@@ -87,7 +88,12 @@ export class WorkflowEngine {
   /** The attempt function of one workflow, for the job loop. */
   attempt(fn: RegisteredFunction, def: WorkflowDefinition, env: WorkflowServices): RunJob {
     return async (job: ClaimedJob, shutdown: AbortSignal): Promise<Finished> => {
-      const payload = job.payload as { id?: unknown; attempt?: unknown; input?: unknown } | null;
+      const payload = job.payload as {
+        id?: unknown;
+        attempt?: unknown;
+        input?: unknown;
+        trace?: unknown;
+      } | null;
       if (!payload || typeof payload.attempt !== 'number' || payload.id === undefined) {
         throw new Error(
           'job payload is not a pgdispatch call: use pgdispatch.dispatch() to dispatch',
@@ -99,6 +105,7 @@ export class WorkflowEngine {
       const t0 = performance.now();
       const state =
         (job.workflow as WorkflowState | null | undefined) ?? (await this.#loadState(callId));
+      const span = startAttemptSpan(fn.name, callId, attempt, payload.trace ?? state.trace);
       const run = new WorkflowRun({
         def,
         functionName: fn.name,
@@ -110,6 +117,7 @@ export class WorkflowEngine {
         queries: this.#options.queries,
         logger: env.logger,
         validateChild: (name, input) => this.#validateChild(name, input),
+        span,
       });
       this.#runs.set(callId, run);
       const onShutdown = () =>
@@ -118,7 +126,8 @@ export class WorkflowEngine {
       else shutdown.addEventListener('abort', onShutdown, { once: true });
       let result: Awaited<ReturnType<WorkflowRun['execute']>>;
       try {
-        result = await run.execute(payload.input ?? null);
+        const input = payload.input ?? null;
+        result = await (span ? span.run(() => run.execute(input)) : run.execute(input));
       } finally {
         shutdown.removeEventListener('abort', onShutdown);
         if (this.#runs.get(callId) === run) this.#runs.delete(callId);
@@ -127,6 +136,7 @@ export class WorkflowEngine {
       const head = `${fn.name} #${callId} run ${attempt}`;
 
       if (result.kind === 'abandoned') {
+        span?.end('released', shutdown.aborted ? 'worker shutting down' : String(result.error));
         if (shutdown.aborted) {
           await env.release({ job_id: job.id, call_id: callId, attempt });
           env.logger.warn(`${head} released: worker shutting down`);
@@ -137,6 +147,7 @@ export class WorkflowEngine {
 
       if (result.kind === 'suspended') {
         const reason = result.reason;
+        span?.end('suspended', reason);
         const recorded = this.recorder
           .record({
             op: 'suspend',
@@ -181,6 +192,7 @@ export class WorkflowEngine {
         output: result.kind === 'ok' ? (result.output ?? null) : null,
         retry_after_ms: null,
       });
+      span?.end(outcome.status, outcome.error);
       const recorded = env.recorder.record(outcome).then((r) => {
         env.onAttempt?.(fn.name, outcome, r);
         const fields = { function: fn.name, callId, attempt, status, callStatus: r.call_status };

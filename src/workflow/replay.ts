@@ -11,6 +11,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { classifyError, isRetryable } from '../core/outcome.js';
 import { boundedText, storableJson } from '../core/storable.js';
+import type { AttemptSpan } from '../core/tracing.js';
 import type { Queries } from '../sql/queries.js';
 import { NonDeterminismError, StepFailedError, WorkflowLimitError } from './errors.js';
 import { MAX_ERROR_CHARS, serialise, truncate } from './output.js';
@@ -32,6 +33,8 @@ export interface StoredStep {
 
 export interface WorkflowState {
   version: string | null;
+  /** The call's stored trace context (calls.trace_context). */
+  trace?: unknown;
   /** The database's clock when the state was read. */
   now: string;
   steps: StoredStep[];
@@ -56,6 +59,8 @@ export interface RunEnv {
   logger: Logger;
   /** Validates a child's input as its function's dispatch would (undefined: unknown here). */
   validateChild: (fn: string, input: unknown) => unknown;
+  /** The attempt's span when tracing is on: each step run gets a child span. */
+  span?: AttemptSpan | undefined;
 }
 
 /** What a step's work returns when it cannot finish in this run. */

@@ -72,12 +72,16 @@ export class WorkflowRun implements WorkflowContext {
         attempt = stored.attempts + 1;
       }
       const startedMs = Date.now();
+      const span = this.#r.env.span?.step(key, 'step', seq, attempt);
+      const sc: StepContext = { signal: this.#r.signal, attempt };
       let value: T;
       try {
-        value = await fn({ signal: this.#r.signal, attempt });
+        value = await (span ? span.run(() => fn(sc)) : fn(sc));
       } catch (err) {
+        span?.end(err);
         return this.#r.stepFailed<T>(seq, key, 'step', attempt, startedMs, err, options);
       }
+      span?.end();
       return this.#r.stepSucceeded<T>(seq, key, 'step', attempt, startedMs, value);
     });
   }
@@ -93,15 +97,18 @@ export class WorkflowRun implements WorkflowContext {
       }
       const startedMs = Date.now();
       const q = this.#r.env.queries;
+      const span = this.#r.env.span?.step(key, 'tx', seq, attempt);
       let client: pg.PoolClient | undefined;
       let json: string;
       let inserted: boolean;
       try {
         client = await this.#r.env.pool.connect();
         await client.query('begin');
-        const value = await fn(client);
+        const tx = client;
+        const value = await (span ? span.run(() => fn(tx)) : fn(tx));
         const checked = serialise(key, value, this.#r.env.def.maxStepOutputBytes);
         if (checked instanceof Error) {
+          span?.end(checked);
           await client.query('rollback');
           return this.#r.failFor<T>(seq, key, 'tx', attempt, startedMs, checked.message);
         }
@@ -116,7 +123,9 @@ export class WorkflowRun implements WorkflowContext {
           this.#r.versionPending = false;
         }
         await client.query(inserted ? 'commit' : 'rollback');
+        span?.end();
       } catch (err) {
+        span?.end(err);
         await client?.query('rollback').catch(() => undefined);
         client?.release();
         client = undefined;
