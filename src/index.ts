@@ -102,6 +102,7 @@ export type {
 } from './workflow/types.js';
 export { NonDeterminismError, StepFailedError, WorkflowLimitError } from './workflow/errors.js';
 export {
+  type FinishedCall,
   runWorkflow,
   type RunWorkflowOptions,
   type WorkflowRunReport,
