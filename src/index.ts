@@ -25,6 +25,8 @@ export type {
   HistoryEntry,
   PgDispatchDatabase,
   RetryPoliciesTable,
+  SignalsTable,
+  StepsTable,
   Timestamp,
   WorkersTable,
 } from './schema/types.js';

@@ -12,7 +12,7 @@ const COLUMNS = {
   calls: [
     'id', 'function', 'input', 'status', 'attempts', 'retry_policy', 'max_attempts', 'priority',
     'idempotency_key', 'created_at', 'next_attempt_at', 'finished_at', 'last_error', 'output',
-    'job_id', 'trace_context',
+    'job_id', 'trace_context', 'parent_call_id', 'workflow_version', 'wake_need',
   ],
   attempts: [
     'call_id', 'attempt', 'started_at', 'finished_at', 'duration_ms', 'status', 'http_status',
@@ -33,6 +33,11 @@ const COLUMNS = {
     'enabled', 'disabled_at', 'disabled_reason', 'failing_since', 'last_success_at',
     'last_failure_at', 'disable_after', 'created_at', 'updated_at',
   ],
+  steps: [
+    'call_id', 'seq', 'name', 'kind', 'status', 'attempts', 'output', 'error', 'started_at',
+    'finished_at', 'child_call_id', 'wake_at', 'signal_key',
+  ],
+  signals: ['id', 'key', 'payload', 'created_at', 'consumed_at', 'call_id', 'seq'],
 } as const;
 type Columns = typeof COLUMNS;
 

@@ -26,6 +26,12 @@ export interface CallsTable {
   job_id: string | null;
   /** The dispatch's W3C trace context (`traceparent`, `tracestate`), when it was traced. */
   trace_context: { traceparent: string; tracestate?: string } | null;
+  /** A workflow's child: the workflow call that dispatched it. */
+  parent_call_id: string | null;
+  /** A workflow's code version, set by its first run. */
+  workflow_version: string | null;
+  /** A waiting workflow: how many awaited steps must still finish before it wakes. */
+  wake_need: number | null;
 }
 
 export interface AttemptsTable {
@@ -121,6 +127,34 @@ export interface EndpointsTable {
  *   .where('status', '=', 'failed')
  *   .execute();
  */
+/** One step of a workflow call (docs/workflows.md). */
+export interface StepsTable {
+  call_id: string;
+  seq: number;
+  name: string;
+  kind: 'step' | 'tx' | 'sleep' | 'wait' | 'call' | 'now' | 'random' | 'patch';
+  status: 'waiting' | 'retrying' | 'succeeded' | 'failed' | 'cancelled';
+  attempts: Generated<number>;
+  output: unknown;
+  error: string | null;
+  started_at: Generated<Timestamp>;
+  finished_at: Timestamp | null;
+  child_call_id: string | null;
+  wake_at: Timestamp | null;
+  signal_key: string | null;
+}
+
+/** A signal sent with `signal(key, payload)`, kept until a waiting step takes it. */
+export interface SignalsTable {
+  id: Generated<string>;
+  key: string;
+  payload: unknown;
+  created_at: Generated<Timestamp>;
+  consumed_at: Timestamp | null;
+  call_id: string | null;
+  seq: number | null;
+}
+
 export interface PgDispatchDatabase {
   calls: CallsTable;
   attempts: AttemptsTable;
@@ -129,10 +163,15 @@ export interface PgDispatchDatabase {
   functions: FunctionsTable;
   workers: WorkersTable;
   endpoints: EndpointsTable;
+  steps: StepsTable;
+  signals: SignalsTable;
 }
 
 /** A call as read back from the database (bigint ids are strings, as pg returns them). */
-export type Call = Omit<Selectable<CallsTable>, 'job_id' | 'trace_context'>;
+export type Call = Omit<
+  Selectable<CallsTable>,
+  'job_id' | 'trace_context' | 'parent_call_id' | 'workflow_version' | 'wake_need'
+>;
 
 /** One finished attempt of a call. */
 export type Attempt = Selectable<AttemptsTable>;
