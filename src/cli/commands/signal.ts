@@ -1,7 +1,8 @@
 import { CliError, type Command, CONNECTION_USAGE, parseCommandArgs } from '../common.js';
+import { JSON_USAGE, printJson } from '../json.js';
 import { noExtraArgs, withDispatch } from '../options.js';
 
-const usage = `Usage: pgdispatch signal <key> [--payload JSON]
+const usage = `Usage: pgdispatch signal <key> [--payload JSON] [--json]
 
 Sends a signal: the workflow waiting on <key> in ctx.waitFor receives the
 payload and wakes; with none waiting yet, the signal is kept for the first
@@ -9,6 +10,7 @@ that does. Same as select pgdispatch.signal(key, payload).
 
 Options:
   --payload JSON       what waitFor returns (default: null)
+${JSON_USAGE}
 ${CONNECTION_USAGE}`;
 
 export const signalCommand: Command = {
@@ -18,6 +20,7 @@ export const signalCommand: Command = {
   async run(args) {
     const { values, positionals } = parseCommandArgs(args, usage, {
       payload: { type: 'string' },
+      json: { type: 'boolean' },
     });
     noExtraArgs(positionals, 1, usage);
     const key = positionals[0];
@@ -31,7 +34,8 @@ export const signalCommand: Command = {
       }
     }
     const id = await withDispatch(values, (d) => d.signal(key, payload));
-    console.log(`signal ${id} sent to ${key}`);
+    if (values.json) printJson({ action: 'signal', id, key });
+    else console.log(`signal ${id} sent to ${key}`);
     return 0;
   },
 };
