@@ -28,7 +28,18 @@ beforeAll(async () => {
     } catch (err) {
       caught = (err as Error).message;
     }
-    return { lone, nan, nul, tx, caught, z: Number.POSITIVE_INFINITY, w: 'c\udbff' };
+    const refused: string[] = [];
+    for (const bad of [
+      () => ctx.step('na\u0000me', () => 1),
+      () => ctx.waitFor('w', { key: 'k\ud800' }),
+    ]) {
+      try {
+        await bad();
+      } catch (err) {
+        refused.push((err as Error).message);
+      }
+    }
+    return { lone, nan, nul, tx, caught, refused, z: Number.POSITIVE_INFINITY, w: 'c\udbff' };
   });
   await dispatch.migrate();
   worker = await dispatch.worker({ concurrency: 4, pollIntervalMs: 100 });
@@ -54,6 +65,10 @@ it('stores unstorable step outputs and errors with a note, and the call finishes
     z: null,
     w: 'c\ufffd',
   });
+  expect((c.output as { refused: string[] }).refused).toEqual([
+    'step name "na\ufffdme" contains a NUL character, which Postgres cannot store',
+    "waitFor's key contains a lone UTF-16 surrogate, which Postgres cannot store",
+  ]);
   expect((c.output as { caught: string }).caught).toMatch(
     /step throws failed: bad \ufffd and \ufffd/,
   );

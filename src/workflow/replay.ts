@@ -10,7 +10,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { classifyError, isRetryable } from '../core/outcome.js';
-import { boundedText, storableJson } from '../core/storable.js';
+import { boundedText, storableJson, textProblem } from '../core/storable.js';
 import type { AttemptSpan } from '../core/tracing.js';
 import type { Queries } from '../sql/queries.js';
 import { NonDeterminismError, StepFailedError, WorkflowLimitError } from './errors.js';
@@ -151,6 +151,11 @@ export class Replay {
     if (this.#fatal) throw this.#fatal;
     if (typeof name !== 'string' || name === '') {
       throw new TypeError(`a ${kind} step needs a name`);
+    }
+    const bad = textProblem(name);
+    if (bad) {
+      const shown = JSON.stringify(boundedText(name, 60));
+      throw new TypeError(`step name ${shown} ${bad}, which Postgres cannot store`);
     }
     const seq = this.#seq;
     if (seq >= this.env.def.maxSteps) {

@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { StepFailedError } from './errors.js';
+import { textProblem } from '../core/storable.js';
 import { checkJson, serialise } from './output.js';
 import { type PARK, Replay, type RunEnv, type RunResult, SEQ, type StoredStep } from './replay.js';
 import type {
@@ -164,6 +165,9 @@ export class WorkflowRun implements WorkflowContext {
     if (typeof key !== 'string' || key === '') {
       return Promise.reject(new TypeError('waitFor needs a non-empty { key }'));
     }
+    const bad = textProblem(key);
+    if (bad)
+      return Promise.reject(new TypeError(`waitFor's key ${bad}, which Postgres cannot store`));
     return this.#r.op<T | null>(name, 'wait', async (seq, stepKey, stored) => {
       if (stored) {
         const done = this.#r.replayed<T | null>(stepKey, stored);
