@@ -5,10 +5,11 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { StepFailedError } from './errors.js';
 import { textProblem } from '../core/storable.js';
+import { StepFailedError } from './errors.js';
 import { checkJson, serialise } from './output.js';
-import { type PARK, Replay, type RunEnv, type RunResult, SEQ, type StoredStep } from './replay.js';
+import { type PARK, Replay, SEQ } from './replay.js';
+import type { RunEnv, RunResult, StoredStep } from './state.js';
 import type {
   CallTarget,
   ChildOptions,
@@ -18,7 +19,7 @@ import type {
   WorkflowContext,
 } from './types.js';
 
-export type { RunEnv, RunResult, StoredStep, WorkflowState } from './replay.js';
+export type { RunEnv, RunResult, StoredStep, WorkflowState } from './state.js';
 
 export class WorkflowRun implements WorkflowContext {
   readonly callId: string;
