@@ -51,6 +51,26 @@ beforeAll(async () => {
     },
     { retryPolicy: 'fast' },
   );
+  const flakyStep = new Set<string>();
+  dispatch.workflow('traced', async (_input: unknown, ctx) => {
+    await ctx.step('one', () => {
+      trace.getTracer('app').startSpan('inside one').end();
+      return 1;
+    });
+    await ctx.step(
+      'flaky',
+      () => {
+        if (!flakyStep.has(ctx.callId)) {
+          flakyStep.add(ctx.callId);
+          throw new TemporaryError('step not yet');
+        }
+        return 2;
+      },
+      { retryPolicy: 'fast' },
+    );
+    await ctx.tx('write', async (tx) => (await tx.query('select 3 as n')).rows[0].n);
+    return 'done';
+  });
   await dispatch.migrate();
 });
 
@@ -114,9 +134,12 @@ describe('with a tracer provider', () => {
     expect(await traceContext(id)).toEqual({ traceparent: `00-${p.traceId}-${p.spanId}-01` });
 
     const attempts = spans('process flaky').sort(
-      (a, b) => Number(a.attributes['pgdispatch.attempt']) - Number(b.attributes['pgdispatch.attempt']),
+      (a, b) =>
+        Number(a.attributes['pgdispatch.attempt']) - Number(b.attributes['pgdispatch.attempt']),
     );
-    expect(attempts.map((s) => [s.attributes['pgdispatch.attempt'], s.attributes['pgdispatch.outcome']])).toEqual([
+    expect(
+      attempts.map((s) => [s.attributes['pgdispatch.attempt'], s.attributes['pgdispatch.outcome']]),
+    ).toEqual([
       [1, 'temporary_error'],
       [2, 'ok'],
     ]);
@@ -142,7 +165,9 @@ describe('with a tracer provider', () => {
     const ids = await dispatch.dispatchMany('flaky', [1, 2, 3]);
     const contexts = await Promise.all(ids.map(traceContext));
     expect(new Set(contexts.map((c) => c?.traceparent)).size).toBe(1);
-    const batch = spans('send flaky').find((s) => s.attributes['messaging.batch.message_count'] === 3);
+    const batch = spans('send flaky').find(
+      (s) => s.attributes['messaging.batch.message_count'] === 3,
+    );
     expect(contexts[0]!.traceparent).toContain(batch!.spanContext().spanId);
     await eventually(async () => {
       const { rows } = await db.pool.query(
@@ -170,6 +195,64 @@ describe('with a tracer provider', () => {
     });
   });
 
+  it("gives each step a workflow runs a child span of its attempt's span", async () => {
+    const id = await dispatch.dispatch('traced', {});
+    await eventually(async () => (await dispatch.getCall(id))?.status === 'succeeded');
+    const attempts = await eventually(async () => {
+      const found = spans('process traced').filter(
+        (s) => s.attributes['messaging.message.id'] === id,
+      );
+      return found.length === 2 ? found : undefined;
+    });
+    attempts.sort(
+      (a, b) =>
+        Number(a.attributes['pgdispatch.attempt']) - Number(b.attributes['pgdispatch.attempt']),
+    );
+    expect(attempts.map((s) => s.attributes['pgdispatch.outcome'])).toEqual(['suspended', 'ok']);
+    expect(attempts.map((s) => s.status.code)).not.toContain(SpanStatusCode.ERROR);
+    const [first, second] = attempts.map((s) => s.spanContext().spanId);
+    const traceId = attempts[0]!.spanContext().traceId;
+    const steps = exporter
+      .getFinishedSpans()
+      .filter((s) => s.name.startsWith('step ') && s.spanContext().traceId === traceId)
+      .map((s) => ({
+        name: s.name,
+        parent: parentOf(s),
+        kind: s.attributes['pgdispatch.step.kind'],
+        seq: s.attributes['pgdispatch.step.seq'],
+        attempt: s.attributes['pgdispatch.step.attempt'],
+        error: s.status.code === SpanStatusCode.ERROR ? s.status.message : undefined,
+      }));
+    // The second attempt replays step one from its row: no span for it.
+    expect(steps).toEqual([
+      { name: 'step one', parent: first, kind: 'step', seq: 0, attempt: 1, error: undefined },
+      {
+        name: 'step flaky',
+        parent: first,
+        kind: 'step',
+        seq: 1,
+        attempt: 1,
+        error: 'step not yet',
+      },
+      { name: 'step flaky', parent: second, kind: 'step', seq: 1, attempt: 2, error: undefined },
+      { name: 'step write', parent: second, kind: 'tx', seq: 2, attempt: 1, error: undefined },
+    ]);
+    const one = exporter
+      .getFinishedSpans()
+      .find((s) => s.name === 'step one' && s.spanContext().traceId === traceId);
+    const inside = spans('inside one').filter((s) => s.spanContext().traceId === traceId);
+    expect(inside.map(parentOf)).toEqual([one!.spanContext().spanId]);
+    const { rows } = await db.pool.query(
+      'select name, status, attempts from pgdispatch.steps where call_id = $1 order by seq',
+      [id],
+    );
+    expect(rows).toEqual([
+      { name: 'one', status: 'succeeded', attempts: 1 },
+      { name: 'flaky', status: 'succeeded', attempts: 2 },
+      { name: 'write', status: 'succeeded', attempts: 1 },
+    ]);
+  });
+
   it('continues a trace context given from SQL', async () => {
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
     const { rows } = await db.pool.query(
@@ -178,7 +261,9 @@ describe('with a tracer provider', () => {
     );
     const id = String(rows[0].id);
     const attempts = await eventually(async () => {
-      const found = spans('process flaky').filter((s) => s.attributes['messaging.message.id'] === id);
+      const found = spans('process flaky').filter(
+        (s) => s.attributes['messaging.message.id'] === id,
+      );
       return found.length === 2 ? found : undefined;
     });
     for (const s of attempts) {

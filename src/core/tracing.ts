@@ -5,7 +5,8 @@
  * non-recording), each hook costs a null check or one no-op span.
  *
  * A producer span at dispatch, its W3C trace context stored with the call;
- * a consumer span per attempt, child of and linked to it.
+ * a consumer span per attempt, child of and linked to it; under a workflow's
+ * attempt, a span per step it runs.
  */
 import { createRequire } from 'node:module';
 import type { Attributes, Span, SpanContext } from '@opentelemetry/api';
@@ -144,8 +145,20 @@ export interface AttemptSpan {
   /** Runs the handler with this span active, so the handler's own spans nest under it. */
   run<T>(fn: () => T): T;
   http(details: HttpDetails): void;
+  /** A child span for one step a workflow runs (not for a step replayed from its row). */
+  step(name: string, kind: string, seq: number, attempt: number): StepSpan;
   end(outcome: string, error: string | null): void;
 }
+
+/** The span of one run of a workflow step's function. */
+export interface StepSpan {
+  /** Runs the step's function with this span active. */
+  run<T>(fn: () => T): T;
+  end(error?: unknown): void;
+}
+
+// A suspended workflow attempt ended as it should: not an error.
+const NOT_ERRORS: ReadonlySet<string> = new Set(['ok', 'suspended']);
 
 /**
  * Starts the consumer span of an attempt: a child of the dispatch's span when
@@ -196,9 +209,38 @@ export function startAttemptSpan(
       if (statusCode !== undefined) attributes['http.response.status_code'] = statusCode;
       span.setAttributes(attributes);
     },
+    step(name, kind, seq, attempt) {
+      const child = tracer!.startSpan(
+        `step ${name}`,
+        {
+          attributes: {
+            'pgdispatch.step.name': name,
+            'pgdispatch.step.kind': kind,
+            'pgdispatch.step.seq': seq,
+            'pgdispatch.step.attempt': attempt,
+          },
+        },
+        active,
+      );
+      const inStep = trace.setSpan(active, child);
+      let ended = false;
+      return {
+        run: (fn) => context.with(inStep, fn),
+        end(error) {
+          if (ended) return;
+          ended = true;
+          if (error !== undefined) {
+            const message = error instanceof Error ? error.message : String(error);
+            child.setStatus({ code: SpanStatusCode.ERROR, message });
+            if (error instanceof Error) child.recordException(error);
+          }
+          child.end();
+        },
+      };
+    },
     end(outcome, error) {
       span.setAttribute('pgdispatch.outcome', outcome);
-      if (outcome !== 'ok') {
+      if (!NOT_ERRORS.has(outcome)) {
         span.setAttribute('error.type', outcome);
         span.setStatus({ code: SpanStatusCode.ERROR, ...(error ? { message: error } : {}) });
       }

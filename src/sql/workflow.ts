@@ -8,12 +8,12 @@ export const workflowStatements = ({ s, q }: Statements) => ({
   workflowState: q('workflow_state', `select ${s}.workflow_state($1) as state`),
   recordTxStep: q(
     'record_tx_step',
-    `insert into ${s}.steps as t (call_id, seq, name, kind, status, attempts, output, started_at,
-                                 finished_at)
-     values ($1, $2, $3, 'tx', 'succeeded', $4, $5::jsonb, to_timestamp($6 / 1000.0), now())
+    `insert into ${s}.steps as t (call_id, seq, name, kind, status, attempts, output, error,
+                                 started_at, finished_at)
+     values ($1, $2, $3, 'tx', 'succeeded', $4, $5::jsonb, $7, to_timestamp($6 / 1000.0), now())
      on conflict (call_id, seq) do update
        set status = excluded.status, attempts = excluded.attempts, output = excluded.output,
-           finished_at = excluded.finished_at, wake_at = null
+           error = excluded.error, finished_at = excluded.finished_at, wake_at = null
        where t.status = 'retrying'
      returning 1 as inserted`,
   ),

@@ -7,13 +7,15 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { type AttemptStatus, classifyError, isRetryable } from '../core/outcome.js';
+import { startAttemptSpan } from '../core/tracing.js';
 import type { ClaimedJob, Finished, RunJob } from '../queue/job.js';
+import { storableOutcome } from '../record/outcome-fields.js';
 import type { AttemptOutcome, Recorder, RecordResult } from '../record/recorder.js';
-import type { Registry, RegisteredFunction } from '../registry/registry.js';
+import type { RegisteredFunction, Registry } from '../registry/registry.js';
 import { validateInput } from '../registry/validate.js';
 import type { Queries } from '../sql/queries.js';
 import { StepRecorder } from './recorder.js';
-import { type WorkflowState, WorkflowRun } from './run.js';
+import { WorkflowRun, type WorkflowState } from './run.js';
 import type { WorkflowDefinition } from './types.js';
 
 const CANCEL_CHANNEL = 'pgdispatch:cancel';
@@ -86,7 +88,12 @@ export class WorkflowEngine {
   /** The attempt function of one workflow, for the job loop. */
   attempt(fn: RegisteredFunction, def: WorkflowDefinition, env: WorkflowServices): RunJob {
     return async (job: ClaimedJob, shutdown: AbortSignal): Promise<Finished> => {
-      const payload = job.payload as { id?: unknown; attempt?: unknown; input?: unknown } | null;
+      const payload = job.payload as {
+        id?: unknown;
+        attempt?: unknown;
+        input?: unknown;
+        trace?: unknown;
+      } | null;
       if (!payload || typeof payload.attempt !== 'number' || payload.id === undefined) {
         throw new Error(
           'job payload is not a pgdispatch call: use pgdispatch.dispatch() to dispatch',
@@ -98,6 +105,7 @@ export class WorkflowEngine {
       const t0 = performance.now();
       const state =
         (job.workflow as WorkflowState | null | undefined) ?? (await this.#loadState(callId));
+      const span = startAttemptSpan(fn.name, callId, attempt, payload.trace ?? state.trace);
       const run = new WorkflowRun({
         def,
         functionName: fn.name,
@@ -109,6 +117,7 @@ export class WorkflowEngine {
         queries: this.#options.queries,
         logger: env.logger,
         validateChild: (name, input) => this.#validateChild(name, input),
+        span,
       });
       this.#runs.set(callId, run);
       const onShutdown = () =>
@@ -117,7 +126,8 @@ export class WorkflowEngine {
       else shutdown.addEventListener('abort', onShutdown, { once: true });
       let result: Awaited<ReturnType<WorkflowRun['execute']>>;
       try {
-        result = await run.execute(payload.input ?? null);
+        const input = payload.input ?? null;
+        result = await (span ? span.run(() => run.execute(input)) : run.execute(input));
       } finally {
         shutdown.removeEventListener('abort', onShutdown);
         if (this.#runs.get(callId) === run) this.#runs.delete(callId);
@@ -126,6 +136,7 @@ export class WorkflowEngine {
       const head = `${fn.name} #${callId} run ${attempt}`;
 
       if (result.kind === 'abandoned') {
+        span?.end('released', shutdown.aborted ? 'worker shutting down' : String(result.error));
         if (shutdown.aborted) {
           await env.release({ job_id: job.id, call_id: callId, attempt });
           env.logger.warn(`${head} released: worker shutting down`);
@@ -136,6 +147,7 @@ export class WorkflowEngine {
 
       if (result.kind === 'suspended') {
         const reason = result.reason;
+        span?.end('suspended', reason);
         const recorded = this.recorder
           .record({
             op: 'suspend',
@@ -164,9 +176,10 @@ export class WorkflowEngine {
         const c = classifyError(result.error, false);
         // Retries belong to steps; what escapes the body fails the workflow.
         status = isRetryable(c.status) ? 'permanent_error' : c.status;
-        error = c.message.length > 2_000 ? `${c.message.slice(0, 2_000)}…` : c.message;
+        error = c.message;
       }
-      const outcome: AttemptOutcome = {
+      // Notes on what had to change go in the attempt's error, as for a function's attempt.
+      const outcome: AttemptOutcome = storableOutcome({
         job_id: job.id,
         call_id: callId,
         attempt,
@@ -176,14 +189,15 @@ export class WorkflowEngine {
         http_status: null,
         error,
         response: null,
-        output: result.kind === 'ok' ? storable(result.output) : null,
+        output: result.kind === 'ok' ? (result.output ?? null) : null,
         retry_after_ms: null,
-      };
+      });
+      span?.end(outcome.status, outcome.error);
       const recorded = env.recorder.record(outcome).then((r) => {
         env.onAttempt?.(fn.name, outcome, r);
         const fields = { function: fn.name, callId, attempt, status, callStatus: r.call_status };
         if (status === 'ok') env.logger.info(fields, `${head}: workflow succeeded`);
-        else env.logger.error(fields, `${head}: workflow failed: ${error}`);
+        else env.logger.error(fields, `${head}: workflow failed: ${outcome.error}`);
       });
       return { recorded };
     };
@@ -201,16 +215,5 @@ export class WorkflowEngine {
   #validateChild(name: string, input: unknown): unknown {
     const validate = this.#options.registry.get(name)?.options.validate;
     return validate ? validateInput(name, validate, input) : undefined;
-  }
-}
-
-function storable(output: unknown): unknown {
-  if (output === undefined) return null;
-  try {
-    const json = JSON.stringify(output);
-    if (json === undefined) return null;
-    return json.includes('\\u0000') ? JSON.parse(json.replaceAll('\\u0000', '')) : output;
-  } catch {
-    return { unserialisable: String(output) };
   }
 }
