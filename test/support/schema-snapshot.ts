@@ -81,7 +81,11 @@ export async function schemaSnapshot(pool: pg.Pool, schema = 'pgdispatch'): Prom
   section(
     'views',
     await q(
-      norm(`select c.relname || ': ' || regexp_replace(pg_get_viewdef(c.oid), '\\s+', ' ', 'g') as line
+      // Qualifiers dropped: Postgres 16 and later print a lone table's
+      // columns unqualified, 15 qualifies them.
+      norm(`select c.relname || ': ' || regexp_replace(
+                regexp_replace(pg_get_viewdef(c.oid), '\\s+', ' ', 'g'),
+                '\\m[A-Za-z_][A-Za-z0-9_]*\\.(?=["A-Za-z_])', '', 'g') as line
           from pg_class c join pg_namespace n on n.oid = c.relnamespace
          where n.nspname = $1 and c.relkind = 'v'`),
       [schema],
