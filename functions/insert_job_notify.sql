@@ -1,6 +1,7 @@
--- insert_job with the notification optional. A new name, not a new
--- signature of insert_job: the bodies of the previous release keep calling
--- that one while an upgrade runs.
+-- The job of one attempt, with the notification optional (`notify_ms`: null
+-- none, 0 graphile-worker's, else coalesced over that window). A new name,
+-- not a new signature of insert_job: the bodies of the previous release keep
+-- calling that one while an upgrade runs.
 create or replace function :"schema".insert_job_notify(function_name text, payload json, run_at timestamptz,
                                             priority smallint, notify_ms integer)
 returns bigint
