@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { assertCatchUp, assertScheduleName, parseCron } from '../core/cron.js';
 import { DispatchError, fromPgError } from '../core/errors.js';
-import { quoteIdent } from '../core/ident.js';
+import { type Statements, statements } from '../core/statement.js';
 
 export interface Schedule {
   name: string;
@@ -54,15 +54,11 @@ const COLUMNS = `name, function, cron, timezone, input, options, enabled, catch_
 export class Schedules {
   readonly #pool: pg.Pool;
   readonly #s: string;
-  readonly #schema: string;
-
-  readonly #prepared: boolean;
+  readonly #q: Statements['q'];
 
   constructor(pool: pg.Pool, schema: string, prepared = true) {
     this.#pool = pool;
-    this.#prepared = prepared;
-    this.#schema = schema;
-    this.#s = quoteIdent(schema);
+    ({ s: this.#s, q: this.#q } = statements(schema, prepared));
   }
 
   /**
@@ -192,9 +188,7 @@ export class Schedules {
 
   async #query<R>(name: string, text: string, values: unknown[]): Promise<R[]> {
     try {
-      // Unnamed behind a pooler in transaction mode, where named statements break.
-      const statement = this.#prepared ? { name: `pgd_${name}/${this.#schema}`, text } : { text };
-      const { rows } = await this.#pool.query({ ...statement, values });
+      const { rows } = await this.#pool.query({ ...this.#q(name, text), values });
       return rows as R[];
     } catch (err) {
       throw fromPgError(err);

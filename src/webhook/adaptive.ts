@@ -8,8 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { quoteIdent } from '../core/ident.js';
 import type { AttemptStatus } from '../core/outcome.js';
+import { type NamedQuery, statements } from '../core/statement.js';
 
 /** How often a worker reports what it saw and refreshes its shares, in ms. */
 const REPORT_MS = 200;
@@ -39,7 +39,7 @@ export function isOverload(status: AttemptStatus, httpStatus: number | undefined
 
 export class AdaptiveConcurrency {
   readonly #pool: pg.Pool;
-  readonly #query: { name?: string; text: string };
+  readonly #query: NamedQuery;
   readonly #worker = `sender-${randomBytes(6).toString('hex')}`;
   readonly #origins = new Map<string, OriginState>();
   #timer: NodeJS.Timeout | undefined;
@@ -48,9 +48,11 @@ export class AdaptiveConcurrency {
 
   constructor(pool: pg.Pool, schema: string, prepared = true) {
     this.#pool = pool;
-    const text = `select origin, concurrency_limit, share from ${quoteIdent(schema)}.origin_concurrency_report($1, $2::jsonb)`;
-    // Unnamed behind a pooler in transaction mode, where named statements break.
-    this.#query = prepared ? { name: `pgd_origin_concurrency_report/${schema}`, text } : { text };
+    const { s, q } = statements(schema, prepared);
+    this.#query = q(
+      'origin_concurrency_report',
+      `select origin, concurrency_limit, share from ${s}.origin_concurrency_report($1, $2::jsonb)`,
+    );
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { boundedText, strictJson, textProblem } from '../core/storable.js';
-import { quoteIdent } from '../core/ident.js';
+import { type Statements, statements } from '../core/statement.js';
 import { DispatchError, fromPgError } from '../core/errors.js';
 import { generateSecret } from './sign.js';
 
@@ -55,12 +55,11 @@ const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 export class Endpoints {
   readonly #pool: pg.Pool;
   readonly #s: string;
-  readonly #prepared: boolean;
+  readonly #q: Statements['q'];
 
   constructor(pool: pg.Pool, schema: string, prepared = true) {
     this.#pool = pool;
-    this.#s = quoteIdent(schema);
-    this.#prepared = prepared;
+    ({ s: this.#s, q: this.#q } = statements(schema, prepared));
   }
 
   /** Adds (or replaces the settings of) an endpoint; returns it with its secret. */
@@ -221,8 +220,7 @@ export class Endpoints {
 
   async #query<R>(name: string, text: string, values: unknown[]): Promise<R[]> {
     try {
-      const statement = this.#prepared ? { name: `pgd_${name}/${this.#s}`, text } : { text };
-      return (await this.#pool.query({ ...statement, values })).rows as R[];
+      return (await this.#pool.query({ ...this.#q(name, text), values })).rows as R[];
     } catch (err) {
       throw fromPgError(err);
     }
