@@ -12,10 +12,6 @@ export default defineConfig({
     // Each file gets its own database (cloned from a migrated template), so
     // files run in parallel; tests inside a file run in order.
     pool: 'forks',
-    // Most files wait on workers, timers and receivers rather than compute;
-    // vitest's default (one fork per core less one) would run them one at a
-    // time on a two-core machine.
-    maxWorkers: 3,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // In CI, also a JSON report, from which .ci/run prints a plain "N passed, N failed" line.
