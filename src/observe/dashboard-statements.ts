@@ -15,6 +15,11 @@ export interface Statement {
   values: unknown[];
 }
 
+/** The channel workers notify after recording attempts (functions/notify_attempts.sql). */
+export function attemptsChannel(schema: string): string {
+  return `${schema}:attempts`;
+}
+
 /** Shown as "10,000+" past this: a list never counts a huge table. */
 export const COUNT_CAP = 10_000;
 

@@ -387,14 +387,18 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     let worker: WorkerHandle;
     let receiver: Receiver;
     let liveUrl: string;
+    let pollUrl: string;
     let dispatch: ReturnType<TestDatabase['dispatch']>;
 
     beforeAll(async () => {
       receiver = await startReceiver();
       dispatch = db.dispatch({ webhook: { allow: ['127.0.0.1/32'] } });
       worker = await dispatch.worker({ concurrency: 4, pollIntervalMs: 50 });
-      // Streams end every second, so a test sees the browser resume several times.
-      liveUrl = await serve({ liveStreamMaxMs: 1000 });
+      // Streams end every second, so a test sees the browser resume several
+      // times; their poll is half a minute away, so only notifications are fast.
+      liveUrl = await serve({ liveStreamMaxMs: 1000, livePollMs: 30_000 });
+      // Without LISTEN: the poll alone.
+      pollUrl = await serve({ liveListen: false });
     });
     afterAll(async () => {
       await worker?.stop();
@@ -453,6 +457,19 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
       for (const r of rows) expect(attemptIds).toContain(r.id);
       // Only the failures the test caused: requests it aborted.
       expect(problems.filter((p) => !/ERR_FAILED|ERR_INCOMPLETE_CHUNKED_ENCODING/.test(p))).toEqual([]);
+      await context.close();
+    });
+
+    it('without notifications the poll shows a new delivery within 2 s', async () => {
+      const context = await browser.newContext();
+      const { page, problems } = await strictPage(context);
+      await page.goto(`${pollUrl}/live`);
+      await page.locator('#live-state', { hasText: 'Live' }).waitFor();
+      const id = await dispatch.webhook.dispatch({ url: `${receiver.url}/hook`, body: { polled: true } });
+      const t0 = Date.now();
+      await page.locator(`tr[data-call-id="${id}"]`).waitFor({ timeout: 2000 });
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect(problems).toEqual([]);
       await context.close();
     });
   });
