@@ -19,7 +19,7 @@ import { createTestDatabase, eventually, type TestDatabase } from '../support/db
 import { CLI, ROOT } from '../support/processes.js';
 import { type Receiver, startReceiver } from '../support/receiver.js';
 import { haveChromium, launchBrowser } from './browser.js';
-import { seed } from './seed.js';
+import { rollUp, seed } from './seed.js';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -66,6 +66,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     await seed(db.pool, 300);
+    await rollUp(db.pool);
     browser = await launchBrowser();
     url = await serve({ authorize: () => ({ actor: 'alice@example.com' }) });
     // The command, as a user starts it.

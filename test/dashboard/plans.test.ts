@@ -108,6 +108,7 @@ describe('dashboard statements at 200,000 calls', () => {
     q.functionCounts(3600),
     q.functionTotals(3600),
     q.functionTotals(86_400),
+    q.rollupState(),
     q.series('function', 3600, 60),
     q.series('endpoint', 3600, 60),
     q.series('function', 900, 15),
