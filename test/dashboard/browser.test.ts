@@ -461,6 +461,43 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
       await context.close();
     });
 
+    it("a call's timeline shows the headers each attempt sent, signature included, secrets redacted", async () => {
+      await dispatch.endpoints.add({
+        name: 'signed-hook',
+        url: `${receiver.url}/signed`,
+        headers: { authorization: 'Bearer sk_live_sent_999', 'x-tenant': 'acme', 'x-api-key': 'key_sent_123' },
+      });
+      const id = await dispatch.webhook.dispatch({ endpoint: 'signed-hook', body: { signed: true } });
+      const { rows } = await eventually(async () => {
+        const r = await db.pool.query(`select a.response from pgdispatch.attempts a where a.call_id = $1`, [id]);
+        return r.rowCount === 1 ? r : undefined;
+      }, { timeoutMs: 10_000, message: 'the webhook was not delivered' });
+      const got = receiver.requests.find((r) => r.path === '/signed')!;
+      const stored = rows[0].response.request.headers as Record<string, string>;
+      // What the receiver saw, as stored: signature and id exactly, secrets never.
+      expect(stored['webhook-signature']).toBe(got.headers['webhook-signature']);
+      expect(stored['webhook-id']).toBe(got.headers['webhook-id']);
+      expect(stored['webhook-timestamp']).toBe(got.headers['webhook-timestamp']);
+      expect(stored['x-tenant']).toBe('acme');
+      expect(stored['authorization']).toBe('[redacted]');
+      expect(stored['x-api-key']).toBe('[redacted]');
+      expect(got.headers['authorization']).toBe('Bearer sk_live_sent_999');
+      expect(JSON.stringify(rows[0].response)).not.toContain('sk_live_sent_999');
+
+      const context = await browser.newContext();
+      const { page, problems } = await strictPage(context);
+      await page.goto(`${url}/calls/${id}`);
+      const details = page.locator('details.request-headers').first();
+      await details.locator('summary').click();
+      const shown = await details.locator('pre').textContent();
+      expect(shown).toContain(got.headers['webhook-signature'] as string);
+      expect(shown).toContain('[redacted]');
+      expect(await page.content()).not.toContain('sk_live_sent_999');
+      expect(await page.content()).not.toContain('key_sent_123');
+      expect(problems).toEqual([]);
+      await context.close();
+    });
+
     it('without notifications the poll shows a new delivery within 2 s', async () => {
       const context = await browser.newContext();
       const { page, problems } = await strictPage(context);
