@@ -5,7 +5,7 @@
 -- either table. Ids up to the horizon are final once no transaction of this
 -- database that began before horizon_at is still running (a transaction
 -- holding a smaller id began before the larger id was taken); a transaction
--- open for over a minute is not waited for.
+-- open for over a minute is not waited for. Minutes older than 90 days go.
 create or replace function :"schema".rollup_attempts(max_rows integer)
 returns integer
 language plpgsql
@@ -24,7 +24,9 @@ begin
      and (st.horizon_at < now() - interval '1 minute'
           or not exists (select from pg_stat_activity sa
                           where sa.datname = current_database() and sa.pid <> pg_backend_pid()
-                            and sa.backend_xid is not null and sa.xact_start <= st.horizon_at)) then
+                            and sa.backend_xid is not null
+                            -- Another role's session may hide its start: wait for it too.
+                            and (sa.xact_start is null or sa.xact_start <= st.horizon_at))) then
     select max(x.id) into upto
       from (select a.id from :"schema".attempts a
              where a.id > st.last_id and a.id <= st.horizon_id
@@ -65,6 +67,9 @@ begin
     select coalesce(sum(m.n), 0)::integer into added from per_minute m;
     st.last_id := upto;
   end if;
+
+  -- Minutes past keeping (the primary key leads with the minute).
+  delete from :"schema".attempt_rollups r where r.minute < now() - interval '90 days';
 
   -- The horizon read, a new one: the largest id now (attempts_id, backwards).
   if st.last_id >= st.horizon_id then
