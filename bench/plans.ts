@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import pino from 'pino';
 import { dashboardQueries } from '../src/observe/dashboard-statements.js';
 import { FORBIDDEN_SCAN, planScans, planStatements, seedForPlans } from '../test/dashboard/plan-statements.js';
 import { pgd } from './lib.js';
@@ -62,7 +63,7 @@ const pool = new pg.Pool({ connectionString: url.href, max: 2 });
 let failed = 0;
 try {
   if (!values.reuse) {
-    const dispatch = pgd.createDispatch({ connectionString: url.href });
+    const dispatch = pgd.createDispatch({ connectionString: url.href, logger: pino({ level: 'warn' }) });
     await dispatch.migrate();
     await dispatch.close();
     const t0 = Date.now();
