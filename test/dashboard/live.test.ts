@@ -129,4 +129,32 @@ describe('live tail notifications', () => {
       await dash.close();
     }
   }, 30_000);
+
+  it('attempts recorded without a notification (a worker of an older release) show by the poll within 2 s', async () => {
+    const dash = createDashboard({ pool: db.pool });
+    const stream = events(await dash.fetch(new Request('http://127.0.0.1/live/events')));
+    try {
+      await eventually(async () => stream.list.some((e) => e.event === 'ready'), { timeoutMs: 5000 });
+      // Let the LISTEN connection prove itself: it works, and still nothing is announced.
+      await new Promise((r) => setTimeout(r, 500));
+      const { rows } = await db.pool.query(`
+        insert into pgdispatch.calls (function, input, status, attempts, retry_policy, finished_at)
+        values ('silent', '{}', 'succeeded', 1, 'default', now()) returning id::text`);
+      const id = rows[0].id as string;
+      await db.pool.query(
+        `insert into pgdispatch.attempts (call_id, attempt, started_at, finished_at, duration_ms, status, worker)
+         values ($1, 1, now(), now(), 3, 'ok', 'old-worker')`,
+        [id],
+      );
+      const t0 = Date.now();
+      await eventually(
+        async () => stream.list.some((e) => e.event === 'attempt' && JSON.parse(e.data).call_id === id),
+        { timeoutMs: 3000, intervalMs: 20, message: 'the poll did not bring the attempt' },
+      );
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      stream.stop();
+      await dash.close();
+    }
+  });
 });
