@@ -16,6 +16,7 @@ export {
 export type { MigrateResult } from './schema/migrate.js';
 export type {
   Attempt,
+  AttemptRollupsTable,
   AttemptsTable,
   Call,
   CallEventsTable,
@@ -32,6 +33,7 @@ export type {
   OriginConcurrencyWorkersTable,
   PgDispatchDatabase,
   RetryPoliciesTable,
+  RollupStateTable,
   SchedulerClockTable,
   SchedulesTable,
   SignalsTable,
@@ -101,6 +103,7 @@ export { listWorkers, type WorkerInfo } from './observe/read-model.js';
 export type { AbortSource } from './core/abort.js';
 export { formatCompact, parseDuration } from './core/duration.js';
 export type { RetentionOptions } from './maintain/retention.js';
+export type { RollupOptions } from './maintain/rollup.js';
 export type {
   CallTarget,
   ChildOptions,

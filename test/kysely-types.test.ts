@@ -53,6 +53,8 @@ const COLUMNS = {
   ],
   origin_concurrency_changes: ['id', 'origin', 'at', 'from_limit', 'to_limit', 'reason'],
   origin_concurrency_workers: ['origin', 'worker', 'seen_at'],
+  attempt_rollups: ['minute', 'function', 'endpoint', 'attempts', 'errors', 'duration_ms_sum', 'histogram'],
+  rollup_state: ['name', 'last_id', 'horizon_id', 'horizon_at', 'updated_at'],
 } as const;
 type Columns = typeof COLUMNS;
 

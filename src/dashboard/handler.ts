@@ -13,6 +13,7 @@ import { type DashboardDb, dashboardDb, type Runner } from './db.js';
 import { html } from './html.js';
 import { type DashboardAction, layout, type PageContext } from './layout.js';
 import { liveStream } from './live.js';
+import { type AttemptNotifications, attemptNotifications } from './notifications.js';
 import { toNodeHandler } from './node.js';
 import { callPage } from './pages/call.js';
 import {
@@ -27,7 +28,7 @@ import { endpointPage, endpointsPage } from './pages/endpoints.js';
 import { functionsPage } from './pages/functions.js';
 import { schedulesPage } from './pages/schedules.js';
 import { livePage, policiesPage, workersPage } from './pages/ops.js';
-import { COUNT_CAP, dashboardQueries } from '../observe/dashboard-statements.js';
+import { attemptsChannel, COUNT_CAP, dashboardQueries } from '../observe/dashboard-statements.js';
 
 /** What `authorize` decides for a request. */
 export type Authorization =
@@ -73,6 +74,14 @@ export interface DashboardOptions {
   lostWorkerAfterMs?: number;
   /** A live stream ends after this long and the browser resumes it. (Default: 300000) */
   liveStreamMaxMs?: number;
+  /**
+   * The live tail LISTENs (one connection for all its streams) and reads when
+   * workers say attempts were recorded; false polls only (a pooler in
+   * transaction mode is found out and polled anyway). (Default: true)
+   */
+  liveListen?: boolean;
+  /** The live tail's poll interval when no notifications arrive, in ms. (Default: 1000) */
+  livePollMs?: number;
   /** Where errors go (default: console.error). */
   onError?: (err: unknown) => void;
 }
@@ -118,6 +127,8 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   const onError = options.onError ?? ((err: unknown) => console.error('pgdispatch dashboard:', err));
   const lostAfterS = (options.lostWorkerAfterMs ?? 30_000) / 1000;
   let assets: Map<string, Asset> | undefined;
+  const notifications: AttemptNotifications | undefined =
+    options.liveListen === false ? undefined : attemptNotifications(pool, attemptsChannel(schema), onError);
 
   const csrfFor = (cookie: string) =>
     createHmac('sha256', secret).update(cookie).digest('base64url');
@@ -244,7 +255,15 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     if (path === '/live/events') {
       const after =
         request.headers.get('last-event-id') ?? url.searchParams.get('after') ?? undefined;
-      const body = liveStream({ db, q, after, maxMs: options.liveStreamMaxMs ?? 300_000, onError });
+      const body = liveStream({
+        db,
+        q,
+        after,
+        maxMs: options.liveStreamMaxMs ?? 300_000,
+        notifications,
+        pollMs: options.livePollMs ?? 1000,
+        onError,
+      });
       return new Response(body, {
         headers: {
           'content-type': 'text/event-stream; charset=utf-8',
@@ -369,6 +388,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     fetch,
     node: toNodeHandler(fetch, base),
     async close() {
+      await notifications?.close();
       if (ownPool) await pool.end();
     },
   };

@@ -1,6 +1,11 @@
 /**
  * The live tail: server-sent events of attempts in id order. Each open page
- * polls `attempts where id > $cursor` (an index range scan) twice a second.
+ * reads `attempts where id > $cursor` (an index range scan) when the shared
+ * LISTEN connection says attempts were recorded (notifications.ts, at most
+ * a few times a second), and polls when it cannot: every `pollMs` while
+ * notifications are not proven to arrive here (a pooler, LISTEN turned
+ * off, a lost connection) or none came for QUIET_MS (workers that do not
+ * send them), and every SAFETY_MS otherwise, in case one is lost.
  * Ids are taken at insert but seen at commit, so a smaller id can appear
  * after a larger one: the cursor (the SSE event id a browser resumes from)
  * only moves past an id once it has been seen or has stayed missing for
@@ -8,10 +13,16 @@
  */
 import { redactUrlsIn } from '../core/redact.js';
 import type { DashboardDb } from './db.js';
+import type { AttemptNotifications } from './notifications.js';
 import type { DashboardQueries } from '../observe/dashboard-statements.js';
 
-const POLL_MS = 500;
+/** While waiting for a hole to fill, the stream looks this often. */
+const HOLE_POLL_MS = 500;
 const HOLE_WAIT_MS = 3000;
+/** Notifications arrive and arrived lately: a poll this often only catches a lost one. */
+const SAFETY_MS = 5000;
+/** No notification for this long: the stream polls every `pollMs`. */
+const QUIET_MS = 60_000;
 const KEEPALIVE_MS = 15_000;
 const BATCH = 500;
 /** On a first connection, this many recent attempts give the page context. */
@@ -24,6 +35,10 @@ export interface LiveOptions {
   after: string | undefined;
   /** The stream ends after this long; the browser reconnects and resumes. */
   maxMs: number;
+  /** The shared LISTEN connection; undefined polls only. */
+  notifications: AttemptNotifications | undefined;
+  /** The poll's interval without notifications, in ms. */
+  pollMs: number;
   onError: (err: unknown) => void;
 }
 
@@ -36,6 +51,30 @@ export function liveStream(o: LiveOptions): ReadableStream<Uint8Array> {
   let holeSince: number | undefined;
   let lastWrite = Date.now();
   const started = Date.now();
+  let reading = false;
+  let wokenWhileReading = false;
+  let unsubscribe: (() => void) | undefined;
+  let read: () => void = () => {};
+
+  const end = () => {
+    closed = true;
+    clearTimeout(timer);
+    unsubscribe?.();
+    unsubscribe = undefined;
+  };
+
+  /** How long until the next look if no notification comes first. */
+  const fallbackMs = () => {
+    const n = o.notifications;
+    const ms =
+      holeSince !== undefined
+        ? HOLE_POLL_MS
+        : n?.listening && Date.now() - n.heardAt < QUIET_MS
+          ? SAFETY_MS
+          : o.pollMs;
+    // The last look is when the stream ends.
+    return Math.max(0, Math.min(ms, started + o.maxMs - Date.now()));
+  };
 
   return new ReadableStream<Uint8Array>({
     async start(controller) {
@@ -46,8 +85,7 @@ export function liveStream(o: LiveOptions): ReadableStream<Uint8Array> {
       };
       const finish = () => {
         if (closed) return;
-        closed = true;
-        clearTimeout(timer);
+        end();
         controller.close();
       };
       try {
@@ -66,6 +104,8 @@ export function liveStream(o: LiveOptions): ReadableStream<Uint8Array> {
       send(`retry: 1000\nid: ${cursor}\nevent: ready\ndata: {}\n\n`);
       const poll = async () => {
         if (closed) return;
+        reading = true;
+        wokenWhileReading = false;
         let full = false;
         try {
           const rows = await o.db.read((run) =>
@@ -86,14 +126,27 @@ export function liveStream(o: LiveOptions): ReadableStream<Uint8Array> {
         } catch (err) {
           o.onError(err);
         }
+        reading = false;
         if (Date.now() - started >= o.maxMs) finish();
-        else if (!closed) timer = setTimeout(poll, full ? 0 : POLL_MS);
+        else if (!closed) {
+          clearTimeout(timer);
+          timer = setTimeout(poll, full || wokenWhileReading ? 0 : fallbackMs());
+        }
       };
-      timer = setTimeout(poll, 0);
+      read = () => {
+        if (closed) return;
+        if (reading) {
+          wokenWhileReading = true;
+          return;
+        }
+        clearTimeout(timer);
+        timer = setTimeout(poll, 0);
+      };
+      unsubscribe = o.notifications?.subscribe(read);
+      read();
     },
     cancel() {
-      closed = true;
-      clearTimeout(timer);
+      end();
     },
   });
 

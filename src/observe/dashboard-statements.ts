@@ -15,6 +15,11 @@ export interface Statement {
   values: unknown[];
 }
 
+/** The channel workers notify after recording attempts (functions/notify_attempts.sql). */
+export function attemptsChannel(schema: string): string {
+  return `${schema}:attempts`;
+}
+
 /** Shown as "10,000+" past this: a list never counts a huge table. */
 export const COUNT_CAP = 10_000;
 
@@ -58,19 +63,16 @@ export function dashboardQueries(schema: string) {
   }
 
   /**
-   * The window's attempts (BRIN on attempts.finished_at), each with its
-   * call's function or endpoint looked up by primary key: a subquery per
-   * row, so the cost follows the attempts in the window and never turns
-   * into a scan of calls.
+   * The window's minutes of attempt_rollups (its primary key leads with the
+   * minute), by function or by endpoint: the stats never read attempts.
    */
-  function windowAttempts(by: 'function' | 'endpoint'): string {
-    const key =
-      by === 'function'
-        ? `(select c.function from ${s}.calls c where c.id = a.call_id)`
-        : `(select c.input ->> 'endpoint' from ${s}.calls c where c.id = a.call_id and c.function = 'webhook')`;
-    return `select a.finished_at, a.status, a.duration_ms, ${key} as key
-          from ${s}.attempts a
-         where a.finished_at >= now() - make_interval(secs => $1::float8)`;
+  function windowRollups(by: 'function' | 'endpoint'): string {
+    return `select r.minute, ${by === 'function' ? 'r.function' : 'r.endpoint'} as key,
+               r.attempts, r.errors, r.histogram
+          from ${s}.attempt_rollups r
+         where r.minute >= date_trunc('minute', now() - make_interval(secs => $1::float8))${
+           by === 'endpoint' ? `\n           and r.endpoint <> ''` : ''
+         }`;
   }
 
   return {
@@ -255,14 +257,16 @@ export function dashboardQueries(schema: string) {
       };
     },
 
-    /** Attempts, errors and duration percentiles per function over the window. */
+    /**
+     * Attempts, errors and duration percentiles per function over the window,
+     * from the per-minute rollup (percentiles read from its histogram).
+     */
     functionTotals(windowS: number): Statement {
       return {
         name: 'attempts per function',
-        text: `select x.key, count(*)::integer as n,
-       count(*) filter (where x.status <> 'ok')::integer as errors,
-       percentile_cont(array[0.5, 0.95, 0.99]) within group (order by x.duration_ms) as p
-  from (${windowAttempts('function')}) x
+        text: `select x.key, sum(x.attempts)::integer as n, sum(x.errors)::integer as errors,
+       ${s}.histogram_quantiles(${s}.histogram_sum(x.histogram), array[0.5, 0.95, 0.99]) as p
+  from (${windowRollups('function')}) x
  group by 1
  order by 1`,
         values: [windowS],
@@ -270,22 +274,33 @@ export function dashboardQueries(schema: string) {
     },
 
     /**
-     * Attempts per bucket of the window, by function or by endpoint, with
-     * error counts and duration percentiles.
+     * Attempts per bucket of the window (a whole number of minutes), by
+     * function or by endpoint, with error counts and duration percentiles,
+     * from the per-minute rollup.
      */
     series(by: 'function' | 'endpoint', windowS: number, bucketS: number): Statement {
       return {
         name: `attempts per ${by} over time`,
-        text: `select extract(epoch from date_bin(make_interval(secs => $2::float8), x.finished_at,
+        text: `select extract(epoch from date_bin(make_interval(secs => $2::float8), x.minute,
                                    timestamptz '2000-01-01'))::float8 as t,
-       x.key, count(*)::integer as n,
-       count(*) filter (where x.status <> 'ok')::integer as errors,
-       percentile_cont(array[0.5, 0.95, 0.99]) within group (order by x.duration_ms) as p
-  from (${windowAttempts(by)}) x
- where x.key is not null
+       x.key, sum(x.attempts)::integer as n, sum(x.errors)::integer as errors,
+       ${s}.histogram_quantiles(${s}.histogram_sum(x.histogram), array[0.5, 0.95, 0.99]) as p
+  from (${windowRollups(by)}) x
  group by 1, 2
  order by 1, 2`,
         values: [windowS, bucketS],
+      };
+    },
+
+    /** How far the rollup has read: attempts recorded since are not in the stats yet. */
+    rollupState(): Statement {
+      return {
+        name: 'rollup watermark',
+        text: `select rs.last_id, rs.updated_at,
+       (select coalesce(max(a.id), 0) from ${s}.attempts a) - rs.last_id as behind
+  from ${s}.rollup_state rs
+ where rs.name = 'attempts'`,
+        values: [],
       };
     },
 

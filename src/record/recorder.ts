@@ -3,6 +3,11 @@
  * wait and go together in the next one (group commit), so under load one
  * statement records dozens of attempts, their calls' new statuses and their
  * next jobs, and history costs little.
+ *
+ * The dashboard's live tail learns of new attempts from a notification that
+ * rides on a group's own statement, at most once every `notifyEveryMs`:
+ * groups in between stay silent, and if none follows, a lone notification
+ * goes out when the interval ends, so every attempt is announced within it.
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -48,6 +53,8 @@ export interface RecorderOptions {
   maxBatch?: number;
   /** How long to keep retrying a write while the database is unreachable, in ms. (Default: 60000) */
   retryForMs?: number;
+  /** Least time between two notifications to the live tail, in ms; 0 sends none. (Default: 250) */
+  notifyEveryMs?: number;
 }
 
 export class Recorder {
@@ -57,6 +64,11 @@ export class Recorder {
   readonly #logger: Logger;
   readonly #maxBatch: number;
   readonly #retryForMs: number;
+  readonly #notifyEveryMs: number;
+  #notifiedAt = 0;
+  /** Attempts were recorded since the last notification. */
+  #unannounced = false;
+  #notifyTimer: NodeJS.Timeout | undefined;
   #queue: Pending[] = [];
   #running: Promise<void> | null = null;
 
@@ -74,6 +86,7 @@ export class Recorder {
     this.#logger = logger;
     this.#maxBatch = options.maxBatch ?? 200;
     this.#retryForMs = options.retryForMs ?? 60_000;
+    this.#notifyEveryMs = options.notifyEveryMs ?? 250;
   }
 
   /** Resolves once the outcome is committed. */
@@ -143,11 +156,14 @@ export class Recorder {
    * Returns only the results a worker cannot foresee (see `settle`).
    */
   async #write(outcomes: AttemptOutcome[]): Promise<RecordResult[]> {
+    const statement = this.#notifyNow()
+      ? this.#queries.recordOutcomesNotify
+      : this.#queries.recordOutcomes;
     return retryWhileUnreachable(
       async () =>
         (
           await this.#pool.query<RecordResult>({
-            ...this.#queries.recordOutcomes,
+            ...statement,
             values: [this.#workerId, JSON.stringify(outcomes)],
           })
         ).rows,
@@ -158,6 +174,42 @@ export class Recorder {
           'database unreachable while recording attempts; retrying',
         ),
     );
+  }
+
+  /** Whether this group's statement carries the notification; if not, one follows within the interval. */
+  #notifyNow(): boolean {
+    if (this.#notifyEveryMs <= 0) return false;
+    const now = Date.now();
+    if (now - this.#notifiedAt >= this.#notifyEveryMs) {
+      this.#notifiedAt = now;
+      this.#unannounced = false;
+      return true;
+    }
+    this.#unannounced = true;
+    this.#notifyTimer ??= setTimeout(
+      () => this.#notifyLate(),
+      this.#notifyEveryMs - (now - this.#notifiedAt),
+    );
+    this.#notifyTimer.unref();
+    return false;
+  }
+
+  /** The interval ended with attempts unannounced: once the writes in flight commit, tell on its own. */
+  #notifyLate(): void {
+    this.#notifyTimer = undefined;
+    if (!this.#unannounced) return;
+    if (this.#running) {
+      // A group still to come carries it, or this runs again once they are written.
+      const again = () => this.#notifyLate();
+      void this.#running.then(again, again);
+      return;
+    }
+    this.#unannounced = false;
+    this.#notifiedAt = Date.now();
+    this.#pool.query(this.#queries.notifyAttempts).catch((err: unknown) => {
+      // Only the live tail's promptness is lost: its poll finds the attempts.
+      this.#logger.debug({ err: (err as Error).message }, 'could not notify the live tail');
+    });
   }
 }
 

@@ -183,6 +183,28 @@ export interface OriginConcurrencyWorkersTable {
   seen_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** Attempts counted per minute, function and endpoint, for the dashboard's stats (see docs/dashboard.md). */
+export interface AttemptRollupsTable {
+  minute: Timestamp;
+  function: string;
+  /** A webhook call's endpoint; '' for other calls. */
+  endpoint: string;
+  attempts: number;
+  errors: number;
+  duration_ms_sum: number;
+  /** Attempts per bucket of `duration_buckets()`; the last bucket is open. */
+  histogram: number[];
+}
+
+/** How far the stats rollup has read attempts. */
+export interface RollupStateTable {
+  name: string;
+  last_id: ColumnType<string, string | number | undefined, string | number>;
+  horizon_id: ColumnType<string, string | number | undefined, string | number>;
+  horizon_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 /** The one row workers lock to take turns dispatching schedule ticks. */
 export interface SchedulerClockTable {
   id: Generated<boolean>;
@@ -268,6 +290,8 @@ export interface PgDispatchDatabase {
   origin_concurrency: OriginConcurrencyTable;
   origin_concurrency_changes: OriginConcurrencyChangesTable;
   origin_concurrency_workers: OriginConcurrencyWorkersTable;
+  attempt_rollups: AttemptRollupsTable;
+  rollup_state: RollupStateTable;
 }
 
 /** A call as read back from the database (bigint ids are strings, as pg returns them). */

@@ -1,4 +1,4 @@
-/** Heartbeats, rescue, retention and orphaned jobs. */
+/** Heartbeats, rescue, retention, orphaned jobs and the stats rollup. */
 import type { Statements } from './named.js';
 
 export const maintainStatements = ({ s, q }: Statements) => ({
@@ -12,6 +12,7 @@ export const maintainStatements = ({ s, q }: Statements) => ({
     `select worker_id, host, pid, heartbeat_at, jobs
        from ${s}.rescue_lost_workers(make_interval(secs => $1::float8), $2)`,
   ),
+  rollupAttempts: q('rollup_attempts', `select ${s}.rollup_attempts($1) as added`),
   prune: q('prune', `select ${s}.prune(make_interval(secs => $1::float8), $2) as deleted`),
   unlockOrphanedJobs: q(
     'unlock_orphaned_jobs',

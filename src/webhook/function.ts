@@ -7,6 +7,7 @@ import { reportHttpRequest } from '../core/tracing.js';
 import { abortSourceOf } from '../core/abort.js';
 import type { CallContext, Handler } from '../registry/handler.js';
 import { DispatchError } from '../core/errors.js';
+import { redactForDisplay } from '../core/redact.js';
 import { OutcomeError, SnoozeError } from '../core/outcome.js';
 import type { AdaptiveConcurrency } from './adaptive.js';
 import { AddressGuard, type AddressGuardOptions } from './address-guard.js';
@@ -242,9 +243,18 @@ export class WebhookFunction {
       throw err;
     }
     adaptiveSlot?.(result.status, result.httpStatus);
+    // The attempt keeps the headers it sent (signature included), secrets redacted.
+    const sent = { headers: redactForDisplay(headers) };
     if (result.response)
-      ctx.report({ httpStatus: result.response.status, response: result.response });
-    else if (result.httpStatus !== undefined) ctx.report({ httpStatus: result.httpStatus });
+      ctx.report({
+        httpStatus: result.response.status,
+        response: { ...result.response, request: sent },
+      });
+    else
+      ctx.report({
+        ...(result.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
+        response: { request: sent },
+      });
     if (endpoint)
       await this.#health(endpoint, result.status === 'ok', result.httpStatus === 410, ctx);
     if (result.status === 'ok') {

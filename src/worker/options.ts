@@ -2,6 +2,7 @@
 import { DispatchError } from '../core/errors.js';
 import { checkKeys } from '../core/option-keys.js';
 import type { RetentionOptions } from '../maintain/retention.js';
+import type { RollupOptions } from '../maintain/rollup.js';
 import type { SchedulerOptions } from '../maintain/scheduler.js';
 
 export interface WorkerOptions {
@@ -36,6 +37,8 @@ export interface WorkerOptions {
   rescueAfterMs?: number;
   /** Pruning of finished calls by this worker, or false to leave it to `pgdispatch prune`. (Default: older than 30 days, every 10 minutes) */
   retention?: RetentionOptions | false;
+  /** Counting attempts per minute for the dashboard's stats (one worker at a time does it), or false. (Default: every 5 s) */
+  statsRollup?: RollupOptions | false;
   /** Dispatching the ticks of `schedules` (every worker takes part; one dispatches each tick), or false. (Default: on) */
   schedules?: SchedulerOptions | false;
   /** Serve Prometheus `/metrics` and `/healthz` on this port (0: any free port). (Default: no server) */
@@ -55,6 +58,7 @@ const WORKER_OPTION_KEYS = {
   heartbeatIntervalMs: true,
   rescueAfterMs: true,
   retention: true,
+  statsRollup: true,
   metricsPort: true,
   metricsHost: true,
   schedules: true,
@@ -64,6 +68,10 @@ const RETENTION_KEYS = {
   intervalMs: true,
   batchSize: true,
 } as const satisfies Record<keyof RetentionOptions, true>;
+const ROLLUP_KEYS = {
+  intervalMs: true,
+  batchSize: true,
+} as const satisfies Record<keyof RollupOptions, true>;
 
 export interface WorkerHandle {
   /** This worker's id: what its jobs are locked by (`locked_by` in graphile-worker's jobs table). */
@@ -99,6 +107,7 @@ export interface ResolvedWorkerOptions {
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
   checkKeys(options, WORKER_OPTION_KEYS, 'worker option');
   if (options.retention) checkKeys(options.retention, RETENTION_KEYS, 'retention option');
+  if (options.statsRollup) checkKeys(options.statsRollup, ROLLUP_KEYS, 'statsRollup option');
   const concurrency = options.concurrency ?? 25;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new DispatchError('INVALID_OPTION', 'concurrency must be an integer >= 1');

@@ -12,6 +12,7 @@ import { Heartbeat } from '../maintain/heartbeat.js';
 import { OrphanCheck } from '../maintain/orphans.js';
 import { FlowSweep } from '../maintain/flow-sweep.js';
 import { Retention } from '../maintain/retention.js';
+import { StatsRollup } from '../maintain/rollup.js';
 import { Scheduler } from '../maintain/scheduler.js';
 import { Metrics } from '../observe/metrics.js';
 import { JobFeed } from '../queue/feed.js';
@@ -168,6 +169,9 @@ export async function startWorker(
   scheduler?.start(0);
   const flowSweep = new FlowSweep(rt, logger);
   flowSweep.start();
+  const rollup =
+    options.statsRollup === false ? undefined : new StatsRollup(rt, options.statsRollup ?? {}, logger);
+  rollup?.start(Math.random() * 1000);
 
   let finished: () => void = () => {};
   const done = new Promise<void>((resolve) => {
@@ -181,6 +185,7 @@ export async function startWorker(
       await retention?.stop();
       await scheduler?.stop();
       await flowSweep.stop();
+      await rollup?.stop();
       await orphans.stop();
       await jobs.stop(o.gracePeriodMs);
       await workflows?.stop();

@@ -19,7 +19,7 @@ import { createTestDatabase, eventually, type TestDatabase } from '../support/db
 import { CLI, ROOT } from '../support/processes.js';
 import { type Receiver, startReceiver } from '../support/receiver.js';
 import { haveChromium, launchBrowser } from './browser.js';
-import { seed } from './seed.js';
+import { rollUp, seed } from './seed.js';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -66,6 +66,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     await seed(db.pool, 300);
+    await rollUp(db.pool);
     browser = await launchBrowser();
     url = await serve({ authorize: () => ({ actor: 'alice@example.com' }) });
     // The command, as a user starts it.
@@ -387,14 +388,18 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     let worker: WorkerHandle;
     let receiver: Receiver;
     let liveUrl: string;
+    let pollUrl: string;
     let dispatch: ReturnType<TestDatabase['dispatch']>;
 
     beforeAll(async () => {
       receiver = await startReceiver();
       dispatch = db.dispatch({ webhook: { allow: ['127.0.0.1/32'] } });
       worker = await dispatch.worker({ concurrency: 4, pollIntervalMs: 50 });
-      // Streams end every second, so a test sees the browser resume several times.
-      liveUrl = await serve({ liveStreamMaxMs: 1000 });
+      // Streams end every second, so a test sees the browser resume several
+      // times; their poll is half a minute away, so only notifications are fast.
+      liveUrl = await serve({ liveStreamMaxMs: 1000, livePollMs: 30_000 });
+      // Without LISTEN: the poll alone.
+      pollUrl = await serve({ liveListen: false });
     });
     afterAll(async () => {
       await worker?.stop();
@@ -453,6 +458,56 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
       for (const r of rows) expect(attemptIds).toContain(r.id);
       // Only the failures the test caused: requests it aborted.
       expect(problems.filter((p) => !/ERR_FAILED|ERR_INCOMPLETE_CHUNKED_ENCODING/.test(p))).toEqual([]);
+      await context.close();
+    });
+
+    it("a call's timeline shows the headers each attempt sent, signature included, secrets redacted", async () => {
+      await dispatch.endpoints.add({
+        name: 'signed-hook',
+        url: `${receiver.url}/signed`,
+        headers: { authorization: 'Bearer sk_live_sent_999', 'x-tenant': 'acme', 'x-api-key': 'key_sent_123' },
+      });
+      const id = await dispatch.webhook.dispatch({ endpoint: 'signed-hook', body: { signed: true } });
+      const { rows } = await eventually(async () => {
+        const r = await db.pool.query(`select a.response from pgdispatch.attempts a where a.call_id = $1`, [id]);
+        return r.rowCount === 1 ? r : undefined;
+      }, { timeoutMs: 10_000, message: 'the webhook was not delivered' });
+      const got = receiver.requests.find((r) => r.path === '/signed')!;
+      const stored = rows[0].response.request.headers as Record<string, string>;
+      // What the receiver saw, as stored: signature and id exactly, secrets never.
+      expect(stored['webhook-signature']).toBe(got.headers['webhook-signature']);
+      expect(stored['webhook-id']).toBe(got.headers['webhook-id']);
+      expect(stored['webhook-timestamp']).toBe(got.headers['webhook-timestamp']);
+      expect(stored['x-tenant']).toBe('acme');
+      expect(stored['authorization']).toBe('[redacted]');
+      expect(stored['x-api-key']).toBe('[redacted]');
+      expect(got.headers['authorization']).toBe('Bearer sk_live_sent_999');
+      expect(JSON.stringify(rows[0].response)).not.toContain('sk_live_sent_999');
+
+      const context = await browser.newContext();
+      const { page, problems } = await strictPage(context);
+      await page.goto(`${url}/calls/${id}`);
+      const details = page.locator('details.request-headers').first();
+      await details.locator('summary').click();
+      const shown = await details.locator('pre').textContent();
+      expect(shown).toContain(got.headers['webhook-signature'] as string);
+      expect(shown).toContain('[redacted]');
+      expect(await page.content()).not.toContain('sk_live_sent_999');
+      expect(await page.content()).not.toContain('key_sent_123');
+      expect(problems).toEqual([]);
+      await context.close();
+    });
+
+    it('without notifications the poll shows a new delivery within 2 s', async () => {
+      const context = await browser.newContext();
+      const { page, problems } = await strictPage(context);
+      await page.goto(`${pollUrl}/live`);
+      await page.locator('#live-state', { hasText: 'Live' }).waitFor();
+      const id = await dispatch.webhook.dispatch({ url: `${receiver.url}/hook`, body: { polled: true } });
+      const t0 = Date.now();
+      await page.locator(`tr[data-call-id="${id}"]`).waitFor({ timeout: 2000 });
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect(problems).toEqual([]);
       await context.close();
     });
   });

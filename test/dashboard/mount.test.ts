@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboard, type Dashboard } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { haveChromium, launchBrowser } from './browser.js';
-import { seed } from './seed.js';
+import { rollUp, seed } from './seed.js';
 
 const PREFIX = '/admin/pgd';
 let db: TestDatabase;
@@ -96,6 +96,7 @@ describe.skipIf(!haveChromium)('dashboard mounted under a prefix', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     await seed(db.pool, 60);
+    await rollUp(db.pool);
     browser = await launchBrowser();
   });
   afterAll(async () => {

@@ -87,3 +87,16 @@ export async function seed(pool: pg.Pool, n: number, spacingS = 60): Promise<voi
     analyze pgdispatch.attempts;
     analyze pgdispatch.call_events;`);
 }
+
+/** Brings the stats rollup up to the last attempt, as a worker's rollup service would. */
+export async function rollUp(pool: pg.Pool): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    await pool.query('select pgdispatch.rollup_attempts(1000000)');
+    const { rows } = await pool.query(
+      `select rs.last_id = (select coalesce(max(a.id), 0) from pgdispatch.attempts a) as done
+         from pgdispatch.rollup_state rs where rs.name = 'attempts'`,
+    );
+    if (rows[0].done) return;
+  }
+  throw new Error('the stats rollup did not catch up');
+}

@@ -22,9 +22,11 @@ export const JS = `(() => {
     for (const grid of document.querySelectorAll('[data-chart]')) {
       const data = JSON.parse(document.getElementById(grid.dataset.chart).textContent);
       grid.textContent = '';
+      // Two significant digits: a slow function's 0.005/s must not read as 0.01/s.
+      const rate = (v) => v == null ? '' : (v >= 100 ? v.toFixed(0) : String(Number(v.toPrecision(2)))) + '/s';
       const panels = [
-        ['Attempts per second', data.rate, (v) => v == null ? '' : v.toFixed(2) + '/s'],
-        ['Errors per second', data.errors, (v) => v == null ? '' : v.toFixed(2) + '/s'],
+        ['Attempts per second', data.rate, rate],
+        ['Errors per second', data.errors, rate],
         ['p50 duration', data.p50, (v) => v == null ? '' : v.toFixed(1) + ' ms'],
         ['p95 duration', data.p95, (v) => v == null ? '' : v.toFixed(1) + ' ms'],
         ['p99 duration', data.p99, (v) => v == null ? '' : v.toFixed(1) + ' ms'],

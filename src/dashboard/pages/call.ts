@@ -67,7 +67,11 @@ export async function callPage(
     ...((input?.['headers'] as object | undefined) ?? {}),
   }) as Record<string, unknown>;
   for (const a of attempts) {
-    const resp = a['response'] as Row | null;
+    const { request, ...kept } = (a['response'] as Row | null) ?? {};
+    // The headers the attempt sent, kept with it; else, for attempts recorded
+    // without them, the ones its endpoint and input configure.
+    const sent = (request as Row | undefined)?.['headers'] as Record<string, unknown> | undefined;
+    const resp = Object.keys(kept).length ? kept : null;
     items.push({
       at: new Date(a['finished_at'] as Date).getTime(),
       order: 1,
@@ -83,9 +87,11 @@ ${
 }
 ${a['error'] ? html`<p class="${a['status'] === 'suspended' ? 'muted' : 'err'}">${redactUrlsIn(String(a['error']))}</p>` : ''}
 ${
-  call['function'] === 'webhook' && Object.keys(headers).length
-    ? html`<details><summary>Request headers (secrets redacted)</summary><pre>${json(headers)}</pre></details>`
-    : ''
+  sent
+    ? html`<details class="request-headers"><summary>Request headers sent (secrets redacted)</summary><pre>${json(redactForDisplay(sent))}</pre></details>`
+    : call['function'] === 'webhook' && Object.keys(headers).length
+      ? html`<details><summary>Request headers configured (secrets redacted)</summary><pre>${json(headers)}</pre></details>`
+      : ''
 }
 ${resp ? html`<details><summary>Response${resp['truncated'] ? ' (truncated)' : ''}</summary><pre>${json(redactForDisplay(resp))}</pre></details>` : ''}
 </li>`,

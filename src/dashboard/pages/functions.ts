@@ -5,12 +5,13 @@ import { empty, fmtMs, layout, type PageContext } from '../layout.js';
 import type { DashboardQueries } from '../../observe/dashboard-statements.js';
 import { BadRequest } from './calls.js';
 
-/** Window → bucket width: at most 60 or so points per line. */
+/** Window → bucket width (whole minutes: the rollup counts per minute), at most 60 or so points per line. */
 export const STATS_WINDOWS: Record<string, [number, number]> = {
-  '15m': [900, 15],
+  '15m': [900, 60],
   '1h': [3600, 60],
   '6h': [21_600, 300],
   '24h': [86_400, 1800],
+  '7d': [604_800, 10_800],
 };
 
 interface SeriesRow {
@@ -36,13 +37,16 @@ export async function functionsPage(
   const stTotals = q.functionTotals(windowS);
   const stByFn = q.series('function', windowS, bucketS);
   const stByEp = q.series('endpoint', windowS, bucketS);
-  const [fns, counts, totalRows, byFn, byEp] = await Promise.all([
+  const stRollup = q.rollupState();
+  const [fns, counts, totalRows, byFn, byEp, rollup] = await Promise.all([
     run<{ name: string; retry_policy: string; max_attempts: number | null }>(stFns),
     run<{ function: string; status: string; n: number }>(stCounts),
     run<Omit<SeriesRow, 't'>>(stTotals),
     run<SeriesRow>(stByFn),
     run<SeriesRow>(stByEp),
+    run<{ last_id: string; updated_at: Date; behind: string }>(stRollup),
   ]);
+  const behind = Number(rollup[0]?.behind ?? 0);
   const b = ctx.base;
   const names = [...new Set([...fns.map((f) => f.name), ...counts.map((c) => c.function)])].sort();
   const countOf = (fn: string, st: string) =>
@@ -72,7 +76,10 @@ ${
 <td class="num">${t?.n ?? 0}</td><td class="num">${t?.errors ?? 0}</td>
 <td class="num">${fmtMs(t?.p[0])}</td><td class="num">${fmtMs(t?.p[1])}</td><td class="num">${fmtMs(t?.p[2])}</td></tr>`;
       })}</tbody></table></div>
-<p class="muted">Calls dispatched and attempts finished in the last ${w}; the charts show each ${bucketS < 60 ? `${bucketS} s` : `${bucketS / 60} min`} of it.</p>`
+<p class="muted">Calls dispatched and attempts finished in the last ${w}; the charts show each ${bucketS < 3600 ? `${bucketS / 60} min` : `${bucketS / 3600} h`} of it.
+Attempt counts and durations come from the per-minute rollup workers keep; percentiles are read from its histogram (within about 25%).${
+        behind > 0 ? html` ${behind} recorded attempt(s) are not counted yet.` : ''
+      }</p>`
 }
 ${charts('function', 'Per function', byFn, bucketS)}
 ${charts('endpoint', 'Per endpoint', byEp, bucketS)}`;
@@ -80,7 +87,7 @@ ${charts('endpoint', 'Per endpoint', byEp, bucketS)}`;
     title: 'Functions',
     section: 'functions',
     body,
-    statements: [stFns, stCounts, stTotals, stByFn, stByEp],
+    statements: [stFns, stCounts, stTotals, stByFn, stByEp, stRollup],
     charts: true,
   });
 }
