@@ -34,7 +34,8 @@ const runner = await run({
     ? {
         preset: {
           worker: {
-            localQueue: { size: concurrency },
+            // The same buffer as a pgdispatch worker's default prefetch.
+            localQueue: { size: Math.max(concurrency, 64) },
             completeJobBatchDelay: batchDelay,
             failJobBatchDelay: batchDelay,
           },

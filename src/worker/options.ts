@@ -12,7 +12,7 @@ export interface WorkerOptions {
    * Claimed jobs kept waiting for a free slot, so a finished attempt's slot
    * refills without a round trip and claims come in batches. A job waits at
    * most 10 s before going back to the queue for other workers; 0 claims only
-   * for free slots. (Default: concurrency)
+   * for free slots. (Default: concurrency, at least 64)
    */
   prefetch?: number;
   /** On stop, how long running attempts may take to finish before they are aborted and released, in ms. (Default: 10000) */
@@ -46,6 +46,9 @@ export interface WorkerOptions {
   /** Address the metrics server binds. (Default: `0.0.0.0`) */
   metricsHost?: string;
 }
+
+/** The default prefetch of a worker whose concurrency is lower. */
+const MIN_DEFAULT_PREFETCH = 64;
 
 // Every option key, so that a misspelt one is refused (the type checker keeps it complete).
 const WORKER_OPTION_KEYS = {
@@ -112,7 +115,9 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new DispatchError('INVALID_OPTION', 'concurrency must be an integer >= 1');
   }
-  const prefetch = options.prefetch ?? concurrency;
+  // A claim costs Postgres a few hundred µs however few jobs it takes, so
+  // claims of a few dozen jobs spend most of it on that: at least 64.
+  const prefetch = options.prefetch ?? Math.max(concurrency, MIN_DEFAULT_PREFETCH);
   if (!Number.isInteger(prefetch) || prefetch < 0) {
     throw new DispatchError('INVALID_OPTION', 'prefetch must be an integer >= 0');
   }

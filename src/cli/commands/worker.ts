@@ -18,7 +18,7 @@ Options:
   --module PATH          module to load, e.g. ./dist/functions.js (required)
   --concurrency N        attempts run at once (default: 25)
   --prefetch N           claimed jobs kept waiting for a free slot (default: the
-                         concurrency; 0 claims only for free slots)
+                         concurrency, at least 64; 0 claims only for free slots)
   --grace-period MS      time running attempts get to finish on stop (default: 10000)
   --poll-interval MS     poll for jobs that became due every MS (default: 1000)
   --metrics-port PORT    serve Prometheus /metrics and /healthz on PORT
