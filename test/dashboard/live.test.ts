@@ -76,8 +76,10 @@ describe('live tail notifications', () => {
     expect(heard.length).toBeGreaterThan(0);
     expect(heard.length).toBeLessThan(400 / 4);
     expect(heard.length).toBeLessThanOrEqual(Math.ceil(elapsed / 250) + 1);
-    // Delivery jitter aside, two notifications are an interval apart.
-    for (let i = 1; i < heard.length; i++) expect(heard[i]! - heard[i - 1]!).toBeGreaterThanOrEqual(200);
+    // Two notifications are an interval apart when sent, but each arrives at
+    // its transaction's commit, so on a loaded machine two can arrive closer
+    // together: what holds is the count over any longer window.
+    for (let i = 4; i < heard.length; i++) expect(heard[i]! - heard[i - 4]!).toBeGreaterThanOrEqual(500);
   }, 60_000);
 
   it('the dashboard holds one LISTEN connection for all its streams, and a notification wakes them', async () => {
