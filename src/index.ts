@@ -100,6 +100,7 @@ export { type PruneOptions, pruneCalls } from './maintain/prune.js';
 export { listWorkers, type WorkerInfo } from './observe/read-model.js';
 export type { AbortSource } from './core/abort.js';
 export { formatCompact, parseDuration } from './core/duration.js';
+export type { PartitionHealth, PartitionOptions } from './maintain/partitions.js';
 export type { RetentionOptions } from './maintain/retention.js';
 export type {
   CallTarget,

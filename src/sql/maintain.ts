@@ -1,4 +1,4 @@
-/** Heartbeats, rescue, retention and orphaned jobs. */
+/** Heartbeats, rescue, retention, partitions and orphaned jobs. */
 import type { Statements } from './named.js';
 
 export const maintainStatements = ({ s, q }: Statements) => ({
@@ -12,7 +12,19 @@ export const maintainStatements = ({ s, q }: Statements) => ({
     `select worker_id, host, pid, heartbeat_at, jobs
        from ${s}.rescue_lost_workers(make_interval(secs => $1::float8), $2)`,
   ),
-  prune: q('prune', `select ${s}.prune(make_interval(secs => $1::float8), $2) as deleted`),
+  prune: q(
+    'prune',
+    `select ${s}.prune(make_interval(secs => $1::float8), $2, $3::boolean) as deleted`,
+  ),
+  partitionsCreate: q('partitions_create', `select ${s}.partitions_create($1) as created`),
+  partitionDrop: q(
+    'partition_drop',
+    `select ${s}.partition_drop(make_interval(secs => $1::float8), $2) as day`,
+  ),
+  partitionHealth: q(
+    'partition_health',
+    `select today, newest, days_ahead, missing, oldest, days from ${s}.partition_health()`,
+  ),
   unlockOrphanedJobs: q(
     'unlock_orphaned_jobs',
     `select ${s}.unlock_orphaned_jobs($1, $2::bigint[], make_interval(secs => $3 / 1000.0)) as unlocked`,

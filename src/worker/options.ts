@@ -1,6 +1,7 @@
 /** The worker's options, their defaults and their checks. */
 import { DispatchError } from '../core/errors.js';
 import { checkKeys } from '../core/option-keys.js';
+import type { PartitionOptions } from '../maintain/partitions.js';
 import type { RetentionOptions } from '../maintain/retention.js';
 import type { SchedulerOptions } from '../maintain/scheduler.js';
 
@@ -36,6 +37,8 @@ export interface WorkerOptions {
   rescueAfterMs?: number;
   /** Pruning of finished calls by this worker, or false to leave it to `pgdispatch prune`. (Default: older than 30 days, every 10 minutes) */
   retention?: RetentionOptions | false;
+  /** Creating the history's daily partitions ahead (one worker at a time does it), or false to leave it to other workers or `pgdispatch partitions`. (Default: 7 days ahead, looked at every 10 minutes) */
+  partitions?: PartitionOptions | false;
   /** Dispatching the ticks of `schedules` (every worker takes part; one dispatches each tick), or false. (Default: on) */
   schedules?: SchedulerOptions | false;
   /** Serve Prometheus `/metrics` and `/healthz` on this port (0: any free port). (Default: no server) */
@@ -55,6 +58,7 @@ const WORKER_OPTION_KEYS = {
   heartbeatIntervalMs: true,
   rescueAfterMs: true,
   retention: true,
+  partitions: true,
   metricsPort: true,
   metricsHost: true,
   schedules: true,
@@ -64,6 +68,10 @@ const RETENTION_KEYS = {
   intervalMs: true,
   batchSize: true,
 } as const satisfies Record<keyof RetentionOptions, true>;
+const PARTITION_KEYS = {
+  daysAhead: true,
+  intervalMs: true,
+} as const satisfies Record<keyof PartitionOptions, true>;
 
 export interface WorkerHandle {
   /** This worker's id: what its jobs are locked by (`locked_by` in graphile-worker's jobs table). */
@@ -99,6 +107,13 @@ export interface ResolvedWorkerOptions {
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
   checkKeys(options, WORKER_OPTION_KEYS, 'worker option');
   if (options.retention) checkKeys(options.retention, RETENTION_KEYS, 'retention option');
+  if (options.partitions) {
+    checkKeys(options.partitions, PARTITION_KEYS, 'partitions option');
+    const { daysAhead } = options.partitions;
+    if (daysAhead !== undefined && !(Number.isInteger(daysAhead) && daysAhead >= 1)) {
+      throw new DispatchError('INVALID_OPTION', 'partitions.daysAhead must be an integer >= 1');
+    }
+  }
   const concurrency = options.concurrency ?? 25;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new DispatchError('INVALID_OPTION', 'concurrency must be an integer >= 1');
