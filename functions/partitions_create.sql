@@ -1,10 +1,11 @@
 -- Creates the daily partitions of calls, attempts, call_events and steps
--- for today and the next `days_ahead` days, where missing. One maintainer
+-- for today and the next `days_ahead` days (and the `days_back` days before
+-- today, to load history into), where missing. One maintainer
 -- at a time: a worker that does not get the advisory lock returns null.
 -- Each partition is built alone and then attached, which takes a lock on
 -- the parent that lets dispatch and recording go on. Returns the number of
 -- days created.
-create or replace function :"schema".partitions_create(days_ahead integer)
+create or replace function :"schema".partitions_create(days_ahead integer, days_back integer default 0)
 returns integer
 language plpgsql as $$
 declare
@@ -24,7 +25,7 @@ begin
   end if;
   -- Waiting behind a long transaction would queue dispatch behind this.
   perform set_config('lock_timeout', '2s', true);
-  for v_day in v_today .. v_today + days_ahead loop
+  for v_day in v_today - greatest(days_back, 0) .. v_today + days_ahead loop
     continue when exists (select from :"schema".partition_days p where p.day = v_day);
     foreach v_table in array array['calls', 'attempts', 'call_events', 'steps'] loop
       v_part := :"schema".partition_name(v_table, v_day);
