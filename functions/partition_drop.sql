@@ -34,14 +34,17 @@ begin
      order by p.day
   loop
     -- A first look without locks: a day with a call still to finish is kept.
+    -- The BRIN index on finished_at answers it from the block ranges that
+    -- hold an unfinished or recent call, not by reading the whole day.
+    perform set_config('enable_seqscan', 'off', true);
     execute format('select exists (select from %I.%I c where c.finished_at is null or c.finished_at >= $1)',
                    v_schema, :"schema".partition_name('calls', v_day))
       into v_kept using v_cutoff;
     continue when v_kept;
     -- The parents' locks, in the order dispatch and recording take them,
     -- then the look again: no call can come back to life (a manual retry)
-    -- between it and the drop. The BRIN index on finished_at answers it
-    -- from the block ranges that hold an unfinished or recent call.
+    -- between it and the drop.
+    perform set_config('enable_seqscan', 'on', true);
     perform set_config('lock_timeout', lock_ms || 'ms', true);
     begin
       execute format('lock table %1$I.calls, %1$I.attempts, %1$I.call_events, %1$I.steps in access exclusive mode',
