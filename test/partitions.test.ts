@@ -272,16 +272,8 @@ describe('retention by partition', () => {
   it('drops a day whose calls all finished, keeps a day with a call not finished, loses nothing unfinished', async () => {
     const rt = runtimeOf(d);
     const before = (await q('select count(*)::int as n from pgdispatch.calls')).rows[0].n;
-    const wal = async () =>
-      (await q('select pg_current_wal_lsn()::text as lsn')).rows[0].lsn as string;
-    const walBefore = await wal();
+    // (The WAL a drop writes, against a DELETE of the same rows, is what bench:scale measures.)
     expect(await dropPartitions(rt, 30 * DAY_MS)).toEqual([old]);
-    const walBytes = Number(
-      (await q('select pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::bigint as b', [walBefore]))
-        .rows[0].b,
-    );
-    // A day of 300 calls went without deleting a row: catalog changes only.
-    expect(walBytes).toBeLessThan(300 * 1024);
     for (const t of ['calls', 'attempts', 'call_events', 'steps']) {
       const parts = await partitionsOf(t);
       expect(parts).not.toContain(partitionName(t, old));
