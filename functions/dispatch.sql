@@ -16,14 +16,14 @@ begin
   s := :"schema".dispatch_settings(function_name, options - 'notify', input);
   input := coalesce(input, 'null'::jsonb);
   if v_key is not null then
-    select c.id into v_id from :"schema".calls c
-     where c.function = function_name and c.idempotency_key = v_key;
+    select k.call_id into v_id from :"schema".call_keys k
+     where k.function = function_name and k.idempotency_key = v_key;
     if found then
       return v_id;
     end if;
   end if;
 
-  v_id := nextval(':"schema".calls_id_seq'::regclass);
+  v_id := :"schema".call_id();
   if v_key is null then
     v_job := :"schema".insert_job_notify(
       function_name, :"schema".job_payload(v_id, 1, input, v_trace),
@@ -36,8 +36,11 @@ begin
   end if;
 
   -- With a key, two transactions may race to insert it: the loser's
-  -- subtransaction (job included) rolls back and it returns the winner's id.
+  -- subtransaction rolls back and it returns the winner's id. The key's
+  -- row is unique in call_keys (a partitioned table cannot hold the index).
   begin
+    insert into :"schema".call_keys (function, idempotency_key, call_id)
+    values (function_name, v_key, v_id);
     v_job := :"schema".insert_job_notify(
       function_name, :"schema".job_payload(v_id, 1, input, v_trace),
       s.run_at, s.priority, v_notify);
@@ -46,8 +49,8 @@ begin
     values (v_id, function_name, input, s.retry_policy, s.max_attempts, s.priority, v_key,
             coalesce(s.run_at, now()), v_job, v_trace);
   exception when unique_violation then
-    select c.id into v_id from :"schema".calls c
-     where c.function = function_name and c.idempotency_key = v_key;
+    select k.call_id into v_id from :"schema".call_keys k
+     where k.function = function_name and k.idempotency_key = v_key;
   end;
   return v_id;
 end

@@ -58,13 +58,18 @@ begin
                       then now() else k.updated_at end;
 
   if v_idem is not null then
-    select c.id into v_id from :"schema".calls c
-     where c.function = function_name and c.idempotency_key = v_idem;
+    select k.call_id into v_id from :"schema".call_keys k
+     where k.function = function_name and k.idempotency_key = v_idem;
     if found then
       return v_id;
     end if;
   end if;
-  v_id := nextval(':"schema".calls_id_seq'::regclass);
+  v_id := :"schema".call_id();
+  if v_idem is not null then
+    -- Unique per function (call_keys): a second call with the key fails here.
+    insert into :"schema".call_keys (function, idempotency_key, call_id)
+    values (function_name, v_idem, v_id);
+  end if;
   insert into :"schema".calls (id, function, input, retry_policy, max_attempts, priority,
                                idempotency_key, next_attempt_at, trace_context)
   values (v_id, function_name, input, s.retry_policy, s.max_attempts, s.priority, v_idem,

@@ -25,7 +25,7 @@ begin
   v_task := :"schema".task_id(function_name);
   return query
   with items as (
-    select nextval(':"schema".calls_id_seq'::regclass) as id, e.value, e.ord
+    select :"schema".call_id() as id, e.value, e.ord
       from jsonb_array_elements(inputs) with ordinality e(value, ord)
   ), jobs as (
     -- In input order, so that job ids (graphile-worker's tie-break) follow it.

@@ -194,7 +194,7 @@ begin
     elsif r.op = 'call' then
       begin
         s := :"schema".dispatch_settings(r.fn, coalesce(r.options, '{}'), r.input);
-        v_child := nextval(':"schema".calls_id_seq'::regclass);
+        v_child := :"schema".call_id();
         v_job := :"schema".insert_job(
           r.fn, json_build_object('id', v_child, 'attempt', 1, 'input', r.input),
           s.run_at, s.priority);

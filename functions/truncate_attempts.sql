@@ -1,7 +1,7 @@
 create or replace function :"schema".truncate_attempts() returns trigger
 language plpgsql as $$
 begin
-  truncate :"schema".attempts, :"schema".steps;
+  truncate :"schema".attempts, :"schema".steps, :"schema".call_events, :"schema".call_keys;
   return null;
 end
 $$;

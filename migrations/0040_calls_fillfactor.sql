@@ -8,4 +8,17 @@
 -- larger than the dispatched one (finished_at, output), hence 45 rather than 50.
 -- The table's size per finished call barely changes: the version a recording
 -- replaces stays on its page until pruned, as it stayed on its old page before.
-alter table :"schema".calls set (fillfactor = 45);
+-- calls is partitioned: the parameter is each partition's (the partitions
+-- made from now on get it from partitions_create).
+do $$
+declare
+  v_part regclass;
+begin
+  for v_part in
+    select i.inhrelid::regclass from pg_inherits i
+     where i.inhparent = format('%I.calls', :'schema')::regclass
+  loop
+    execute format('alter table %s set (fillfactor = 45)', v_part);
+  end loop;
+end
+$$;

@@ -20,6 +20,7 @@ export type {
   AttemptsTable,
   Call,
   CallEventsTable,
+  CallKeysTable,
   CallsTable,
   DebouncesTable,
   EndpointsTable,
@@ -31,6 +32,7 @@ export type {
   OriginConcurrencyChangesTable,
   OriginConcurrencyTable,
   OriginConcurrencyWorkersTable,
+  PartitionDaysTable,
   PgDispatchDatabase,
   RetryPoliciesTable,
   RollupStateTable,
@@ -102,6 +104,7 @@ export { type PruneOptions, pruneCalls } from './maintain/prune.js';
 export { listWorkers, type WorkerInfo } from './observe/read-model.js';
 export type { AbortSource } from './core/abort.js';
 export { formatCompact, parseDuration } from './core/duration.js';
+export type { PartitionHealth, PartitionOptions } from './maintain/partitions.js';
 export type { RetentionOptions } from './maintain/retention.js';
 export type { RollupOptions } from './maintain/rollup.js';
 export type {

@@ -104,6 +104,12 @@ describe('upgrading a database of the previous release', () => {
       (j) => (j.payload as { input: { name: string } }).input.name === 'pending',
     );
     await q(`select pgdispatch.return_jobs($1::bigint[], 'w-old')`, [[pendingJob.id]]);
+    // A pending call with an idempotency key.
+    const { rows: keyed } = await q(
+      `select pgdispatch.dispatch('up_fn', '{"name": "keyed"}'::jsonb,
+                                  '{"idempotency_key": "order-1"}'::jsonb)::text as id`,
+    );
+
     const statusOf = async () =>
       Object.fromEntries(
         (await q('select id::text, status from pgdispatch.calls')).rows.map((r) => [
@@ -115,9 +121,15 @@ describe('upgrading a database of the previous release', () => {
       'cancelled',
       'failed',
       'pending',
+      'pending',
       'retrying',
       'succeeded',
     ]);
+    // The history as the old release's schema reads it, to compare after the upgrade.
+    const historyQuery = `select call_id::text, at, event, status, attempt, http_status, detail
+                            from pgdispatch.call_history order by call_id, at, event`;
+    const historyBefore = (await q(historyQuery)).rows;
+    const callsBefore = (await q('select * from pgdispatch.calls order by id')).rows;
 
     // Upgrade with the current code: only the migrations added since, nothing to warn about.
     const lines: string[] = [];
@@ -140,19 +152,58 @@ describe('upgrading a database of the previous release', () => {
     expect(await d.migrate()).toEqual({ applied: added });
     expect(lines.filter((l) => /"level":(40|50)/.test(l))).toEqual([]);
 
+    // Every call is there, unchanged, in the legacy partition; the history reads the same.
+    // (The columns later migrations added are new; those of the old release are unchanged.)
+    const callsAfter = (await q('select * from pgdispatch.calls order by id')).rows;
+    expect(
+      callsAfter.map((row, i) =>
+        Object.fromEntries(Object.keys(callsBefore[i] ?? {}).map((k) => [k, row[k]])),
+      ),
+    ).toEqual(callsBefore);
+    expect(callsAfter).toHaveLength(callsBefore.length);
+    expect((await q(historyQuery)).rows).toEqual(historyBefore);
+    const { rows: parts } = await q(
+      'select distinct tableoid::regclass::text as part from pgdispatch.calls',
+    );
+    expect(parts).toEqual([{ part: 'pgdispatch.calls_legacy' }]);
+    // The old call's idempotency key still names it.
+    expect(await d.dispatch('up_fn', { name: 'keyed again' }, { idempotencyKey: 'order-1' })).toBe(
+      keyed[0].id,
+    );
+
     const worker = await d.worker({ pollIntervalMs: 50, retention: false });
     try {
       await eventually(
         async () => {
           const s = await statusOf();
-          return s[ids['pending']!] === 'succeeded' && s[ids['retrying']!] === 'succeeded';
+          return (
+            s[ids['pending']!] === 'succeeded' &&
+            s[ids['retrying']!] === 'succeeded' &&
+            s[keyed[0].id] === 'succeeded'
+          );
         },
         { timeoutMs: 15_000, message: 'the pending and the retrying call succeeded' },
       );
+      // The worker made today's partitions: a new call lands there, and runs.
+      await eventually(
+        async () =>
+          (await q('select missing from pgdispatch.partition_health()')).rows[0].missing === false,
+        { message: 'the daily partitions were made' },
+      );
+      const fresh = await d.dispatch('up_fn', { name: 'new' });
+      expect(Number(BigInt(fresh) >> 33n)).toBe(Math.floor(Date.now() / 86_400_000));
+      const { rows: where } = await q(
+        'select tableoid::regclass::text as part from pgdispatch.calls where id = $1',
+        [fresh],
+      );
+      expect(where[0].part).toMatch(/^pgdispatch\.calls_p\d{8}$/);
+      await eventually(async () => (await statusOf())[fresh] === 'succeeded', {
+        message: 'the new call succeeded',
+      });
     } finally {
       await worker.stop();
     }
-    expect(ran.sort()).toEqual(['pending', 'retrying']);
+    expect(ran.sort()).toEqual(['keyed', 'new', 'pending', 'retrying']);
     const s = await statusOf();
     expect(s[ids['failed']!]).toBe('failed');
     expect(s[ids['cancelled']!]).toBe('cancelled');

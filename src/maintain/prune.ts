@@ -38,6 +38,8 @@ export async function pruneFinished(
   o: {
     olderThanMs: number;
     batchSize: number;
+    /** Only the calls of days past the window kept whole (see `prune` in functions/prune.sql). */
+    keptOnly?: boolean;
     onProgress?: (deleted: number) => void;
     /** Pause between two batches, so attempts being recorded are not starved. */
     pauseMs?: number;
@@ -49,6 +51,7 @@ export async function pruneFinished(
     const row = await runOne<{ deleted: number }>(rt, rt.queries.prune, [
       o.olderThanMs / 1000,
       o.batchSize,
+      o.keptOnly === true,
     ]);
     deleted += row.deleted;
     o.onProgress?.(deleted);

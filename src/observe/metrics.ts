@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Runtime } from '../sql/runtime.js';
+import { type Runtime, runOne } from '../sql/runtime.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
 import { waitingCalls } from './read-model.js';
 
@@ -149,8 +149,31 @@ export class Metrics {
         '# TYPE pgdispatch_oldest_waiting_call_age_seconds gauge',
         `pgdispatch_oldest_waiting_call_age_seconds ${queue.oldest_s}`,
       );
+      const parts = await this.#partitions();
+      if (parts) {
+        out.push(
+          '# HELP pgdispatch_partitions_missing 1 when today or tomorrow has no partition of the history (a health error).',
+          '# TYPE pgdispatch_partitions_missing gauge',
+          `pgdispatch_partitions_missing ${parts.missing ? 1 : 0}`,
+          '# HELP pgdispatch_partitions_days_ahead Days of partitions ready beyond today (negative: behind).',
+          '# TYPE pgdispatch_partitions_days_ahead gauge',
+          `pgdispatch_partitions_days_ahead ${parts.days_ahead ?? 'NaN'}`,
+          '# HELP pgdispatch_partitions_days Days of history kept as partitions.',
+          '# TYPE pgdispatch_partitions_days gauge',
+          `pgdispatch_partitions_days ${parts.days}`,
+        );
+      }
     }
     return `${out.join('\n')}\n`;
+  }
+
+  async #partitions(): Promise<PartitionGauges | undefined> {
+    try {
+      return await runOne<PartitionGauges>(this.#rt, this.#rt.queries.partitionHealth, []);
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, 'metrics: cannot read partition gauges');
+      return undefined;
+    }
   }
 
   async #queue(): Promise<{ waiting: number; oldest_s: number } | undefined> {
@@ -168,6 +191,13 @@ export class Metrics {
       clearTimeout(timer);
     }
   }
+}
+
+/** The partitions' state (as `partition_health()` reports it). */
+interface PartitionGauges {
+  missing: boolean;
+  days_ahead: number | null;
+  days: number;
 }
 
 function esc(v: string): string {

@@ -119,6 +119,19 @@ export interface EndpointsTable {
   max_concurrency: number | null;
 }
 
+/** Idempotency keys, unique per function: the call each one names. */
+export interface CallKeysTable {
+  function: string;
+  idempotency_key: string;
+  call_id: string;
+}
+
+/** The days (since 1970-01-01 UTC) whose partitions of the history tables exist. */
+export interface PartitionDaysTable {
+  day: number;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 /** Debounce keys: the pending call of each key and when it runs. */
 export interface DebouncesTable {
   function: string;
@@ -275,6 +288,8 @@ export interface PgDispatchDatabase {
   calls: CallsTable;
   attempts: AttemptsTable;
   call_events: CallEventsTable;
+  call_keys: CallKeysTable;
+  partition_days: PartitionDaysTable;
   retry_policies: RetryPoliciesTable;
   functions: FunctionsTable;
   workers: WorkersTable;

@@ -1,4 +1,4 @@
-/** Heartbeats, rescue, retention, orphaned jobs and the stats rollup. */
+/** Heartbeats, rescue, retention, partitions, orphaned jobs and the stats rollup. */
 import type { Statements } from './named.js';
 
 export const maintainStatements = ({ s, q }: Statements) => ({
@@ -13,7 +13,19 @@ export const maintainStatements = ({ s, q }: Statements) => ({
        from ${s}.rescue_lost_workers(make_interval(secs => $1::float8), $2)`,
   ),
   rollupAttempts: q('rollup_attempts', `select ${s}.rollup_attempts($1) as added`),
-  prune: q('prune', `select ${s}.prune(make_interval(secs => $1::float8), $2) as deleted`),
+  prune: q(
+    'prune',
+    `select ${s}.prune(make_interval(secs => $1::float8), $2, $3::boolean) as deleted`,
+  ),
+  partitionsCreate: q('partitions_create', `select ${s}.partitions_create($1) as created`),
+  partitionDrop: q(
+    'partition_drop',
+    `select ${s}.partition_drop(make_interval(secs => $1::float8), $2) as day`,
+  ),
+  partitionHealth: q(
+    'partition_health',
+    `select today, newest, days_ahead, missing, oldest, days from ${s}.partition_health()`,
+  ),
   unlockOrphanedJobs: q(
     'unlock_orphaned_jobs',
     `select ${s}.unlock_orphaned_jobs($1, $2::bigint[], make_interval(secs => $3 / 1000.0)) as unlocked`,

@@ -1,6 +1,7 @@
 /** The worker's options, their defaults and their checks. */
 import { DispatchError } from '../core/errors.js';
 import { checkKeys } from '../core/option-keys.js';
+import type { PartitionOptions } from '../maintain/partitions.js';
 import type { RetentionOptions } from '../maintain/retention.js';
 import type { RollupOptions } from '../maintain/rollup.js';
 import type { SchedulerOptions } from '../maintain/scheduler.js';
@@ -39,6 +40,8 @@ export interface WorkerOptions {
   retention?: RetentionOptions | false;
   /** Counting attempts per minute for the dashboard's stats (one worker at a time does it), or false. (Default: every 5 s) */
   statsRollup?: RollupOptions | false;
+  /** Creating the history's daily partitions ahead (one worker at a time does it), or false to leave it to other workers or `pgdispatch partitions`. (Default: 7 days ahead, looked at every 10 minutes) */
+  partitions?: PartitionOptions | false;
   /** Dispatching the ticks of `schedules` (every worker takes part; one dispatches each tick), or false. (Default: on) */
   schedules?: SchedulerOptions | false;
   /** Serve Prometheus `/metrics` and `/healthz` on this port (0: any free port). (Default: no server) */
@@ -62,6 +65,7 @@ const WORKER_OPTION_KEYS = {
   rescueAfterMs: true,
   retention: true,
   statsRollup: true,
+  partitions: true,
   metricsPort: true,
   metricsHost: true,
   schedules: true,
@@ -75,6 +79,10 @@ const ROLLUP_KEYS = {
   intervalMs: true,
   batchSize: true,
 } as const satisfies Record<keyof RollupOptions, true>;
+const PARTITION_KEYS = {
+  daysAhead: true,
+  intervalMs: true,
+} as const satisfies Record<keyof PartitionOptions, true>;
 
 export interface WorkerHandle {
   /** This worker's id: what its jobs are locked by (`locked_by` in graphile-worker's jobs table). */
@@ -111,6 +119,13 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   checkKeys(options, WORKER_OPTION_KEYS, 'worker option');
   if (options.retention) checkKeys(options.retention, RETENTION_KEYS, 'retention option');
   if (options.statsRollup) checkKeys(options.statsRollup, ROLLUP_KEYS, 'statsRollup option');
+  if (options.partitions) {
+    checkKeys(options.partitions, PARTITION_KEYS, 'partitions option');
+    const { daysAhead } = options.partitions;
+    if (daysAhead !== undefined && !(Number.isInteger(daysAhead) && daysAhead >= 1)) {
+      throw new DispatchError('INVALID_OPTION', 'partitions.daysAhead must be an integer >= 1');
+    }
+  }
   const concurrency = options.concurrency ?? 25;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new DispatchError('INVALID_OPTION', 'concurrency must be an integer >= 1');

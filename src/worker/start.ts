@@ -11,6 +11,7 @@ import { registerFunctions } from '../dispatch/dispatch.js';
 import { Heartbeat } from '../maintain/heartbeat.js';
 import { OrphanCheck } from '../maintain/orphans.js';
 import { FlowSweep } from '../maintain/flow-sweep.js';
+import { PartitionMaintenance } from '../maintain/partitions.js';
 import { Retention } from '../maintain/retention.js';
 import { StatsRollup } from '../maintain/rollup.js';
 import { Scheduler } from '../maintain/scheduler.js';
@@ -94,15 +95,20 @@ export async function startWorker(
 
   // Bound before the first claim, so a taken port fails the start cleanly.
   let heartbeat: Heartbeat | undefined;
+  const partitions =
+    options.partitions === false
+      ? undefined
+      : new PartitionMaintenance(rt, options.partitions ?? {}, logger);
   let stopped = false;
   let metricsPort: number | undefined;
   if (options.metricsPort !== undefined) {
     const host = options.metricsHost ?? '0.0.0.0';
     metricsPort = await metrics.listen(options.metricsPort, host, () => ({
-      ok: !stopped && heartbeat?.healthy === true,
+      ok: !stopped && heartbeat?.healthy === true && partitions?.health?.missing !== true,
       workerId,
       stopping: stopped,
       heartbeat: heartbeat?.healthy ? 'ok' : 'failing',
+      ...(partitions?.health ? { partitions: partitions.health.missing ? 'missing' : 'ok' } : {}),
     }));
     logger.info({ metricsPort }, `metrics on http://${host}:${metricsPort}/metrics`);
   }
@@ -163,6 +169,7 @@ export async function startWorker(
     `worker ${workerId} started: ${functions.join(', ')} (concurrency ${o.concurrency})`,
   );
 
+  partitions?.start(0);
   const retention =
     options.retention === false ? undefined : new Retention(rt, options.retention ?? {}, logger);
   retention?.start();
@@ -183,6 +190,7 @@ export async function startWorker(
       logger.info({ workerId }, 'worker stopping: finishing running attempts');
       stopped = true;
       await retention?.stop();
+      await partitions?.stop();
       await scheduler?.stop();
       await flowSweep.stop();
       await rollup?.stop();

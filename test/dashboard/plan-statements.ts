@@ -116,4 +116,4 @@ export async function planScans(pool: pg.Pool, st: Statement): Promise<string[]>
 }
 
 /** The scans a dashboard statement must never use. */
-export const FORBIDDEN_SCAN = /^Seq Scan on (calls|attempts|steps)$/;
+export const FORBIDDEN_SCAN = /^Seq Scan on (calls|attempts|steps)(_legacy|_p\d{8})?$/;

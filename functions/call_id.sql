@@ -1,0 +1,17 @@
+-- A new call's id: (day << 33) + (sequence mod 2^33), day = days since
+-- 1970-01-01 UTC, so the id names its daily partition of calls, attempts,
+-- call_events and steps. The day is today's, or the latest day before it
+-- whose partitions exist (partition_days) when the maintenance is behind,
+-- or 0 (the legacy partition) before any: a late maintainer never fails a
+-- dispatch, it puts new calls into the newest partition it made. Below
+-- 2^53, so exact as a JavaScript number; ids are unique while fewer than
+-- 2^33 calls are made in a day.
+create or replace function :"schema".call_id() returns bigint
+language sql volatile as $$
+  select (coalesce((select max(p.day) from :"schema".partition_days p
+                     where p.day <= (now() at time zone 'UTC')::date - date '1970-01-01'), 0)::bigint
+          << 33)
+         + nextval(':"schema".calls_id_seq'::regclass) % 8589934592
+$$;
+
+alter table :"schema".calls alter column id set default :"schema".call_id();
