@@ -155,9 +155,14 @@ export class Metrics {
           '# HELP pgdispatch_partitions_missing 1 when today or tomorrow has no partition of the history (a health error).',
           '# TYPE pgdispatch_partitions_missing gauge',
           `pgdispatch_partitions_missing ${parts.missing ? 1 : 0}`,
-          '# HELP pgdispatch_partitions_days_ahead Days of partitions ready beyond today (negative: behind).',
-          '# TYPE pgdispatch_partitions_days_ahead gauge',
-          `pgdispatch_partitions_days_ahead ${parts.days_ahead ?? 'NaN'}`,
+          // No sample before the first partitions are made.
+          ...(parts.days_ahead === null
+            ? []
+            : [
+                '# HELP pgdispatch_partitions_days_ahead Days of partitions ready beyond today (negative: behind).',
+                '# TYPE pgdispatch_partitions_days_ahead gauge',
+                `pgdispatch_partitions_days_ahead ${parts.days_ahead}`,
+              ]),
           '# HELP pgdispatch_partitions_days Days of history kept as partitions.',
           '# TYPE pgdispatch_partitions_days gauge',
           `pgdispatch_partitions_days ${parts.days}`,
