@@ -117,7 +117,7 @@ describe('README.md and docs/ examples', () => {
     expect(steps.filter((s) => s.kind === 'sql').length).toBeGreaterThanOrEqual(5);
   });
 
-  it('has ts blocks that type-check', () => {
+  it('has ts blocks that type-check', { timeout: 180_000 }, () => {
     const paths = steps.filter((s) => s.kind === 'ts').map((s) => files.get(s)!);
     expect(typeErrors(paths)).toEqual([]);
   });

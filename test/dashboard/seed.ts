@@ -82,7 +82,9 @@ export async function seed(pool: pg.Pool, n: number, spacingS = 60): Promise<voi
     insert into pgdispatch.call_events (call_id, at, event, status, attempt, reason, actor)
     select c.id, c.created_at + interval '2 seconds', 'worker_lost', null, 2,
            'worker worker-gone missed its heartbeats while holding the attempt', 'worker-live'
-      from pgdispatch.calls c where c.status = 'failed' and c.id % 7 = 0;
+      from pgdispatch.calls c
+     -- Every 7th call counted from the first, whatever day its id encodes.
+     where c.status = 'failed' and (c.id - (select min(f.id) from pgdispatch.calls f)) % 7 = 0;
     analyze pgdispatch.calls;
     analyze pgdispatch.attempts;
     analyze pgdispatch.call_events;`);
