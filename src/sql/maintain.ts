@@ -13,6 +13,10 @@ export const maintainStatements = ({ s, q }: Statements) => ({
        from ${s}.rescue_lost_workers(make_interval(secs => $1::float8), $2)`,
   ),
   prune: q('prune', `select ${s}.prune(make_interval(secs => $1::float8), $2) as deleted`),
+  pruneSignals: q(
+    'prune_signals',
+    `select ${s}.prune_signals(make_interval(secs => $1::float8), $2) as deleted`,
+  ),
   unlockOrphanedJobs: q(
     'unlock_orphaned_jobs',
     `select ${s}.unlock_orphaned_jobs($1, $2::bigint[], make_interval(secs => $3 / 1000.0)) as unlocked`,
