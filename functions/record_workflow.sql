@@ -220,9 +220,20 @@ begin
         values (r.call_id, r.seq, r.name, 'call', 'waiting', v_child);
         status := 'waiting'; child_call_id := v_child;
       exception when others then
+        -- The step fails with the reason, unless another run of this call (a
+        -- worker taking over one presumed dead) recorded it meanwhile: the
+        -- child dispatched here rolled back with this block, and the other
+        -- run's step (and child) stands.
         insert into :"schema".steps (call_id, seq, name, kind, status, error, finished_at)
-        values (r.call_id, r.seq, r.name, 'call', 'failed', sqlerrm, now());
-        status := 'failed'; error := sqlerrm;
+        values (r.call_id, r.seq, r.name, 'call', 'failed', sqlerrm, now())
+        on conflict (call_id, seq) do nothing;
+        if found then
+          status := 'failed'; error := sqlerrm;
+        else
+          select * into st from :"schema".steps s0 where s0.call_id = r.call_id and s0.seq = r.seq;
+          status := st.status; output := st.output; error := st.error; wake_at := st.wake_at;
+          child_call_id := st.child_call_id; attempts := st.attempts; recorded := false;
+        end if;
       end;
     end if;
     return next;
