@@ -1,10 +1,8 @@
 /**
  * Records finished attempts. Outcomes that finish while a write is in flight
- * go together in the next one (group commit), so under load one statement
- * records dozens of attempts, their calls' new statuses and their next jobs,
- * and history costs little. Two writes may be in flight: the outcomes that
- * finish during one start the next at once instead of waiting for it (the
- * last child of a gather wakes its parent a group sooner).
+ * wait and go together in the next one (group commit), so under load one
+ * statement records dozens of attempts, their calls' new statuses and their
+ * next jobs, and history costs little.
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -50,8 +48,6 @@ export interface RecorderOptions {
   maxBatch?: number;
   /** How long to keep retrying a write while the database is unreachable, in ms. (Default: 60000) */
   retryForMs?: number;
-  /** Group commits in flight at once, at most. (Default: 2) */
-  maxInFlight?: number;
 }
 
 export class Recorder {
@@ -61,10 +57,8 @@ export class Recorder {
   readonly #logger: Logger;
   readonly #maxBatch: number;
   readonly #retryForMs: number;
-  readonly #maxInFlight: number;
   #queue: Pending[] = [];
-  readonly #writing = new Set<Promise<void>>();
-  #scheduled = false;
+  #running: Promise<void> | null = null;
 
   /** Records the attempts of worker `workerId`. */
   constructor(
@@ -80,64 +74,46 @@ export class Recorder {
     this.#logger = logger;
     this.#maxBatch = options.maxBatch ?? 200;
     this.#retryForMs = options.retryForMs ?? 60_000;
-    this.#maxInFlight = Math.max(1, options.maxInFlight ?? 2);
   }
 
   /** Resolves once the outcome is committed. */
   record(outcome: AttemptOutcome): Promise<RecordResult> {
     return new Promise<RecordResult>((resolve, reject) => {
       this.#queue.push({ outcome, resolve, reject });
-      this.#schedule();
+      this.#running ??= this.#drain().finally(() => {
+        this.#running = null;
+      });
     });
   }
 
   /** Waits until every outcome handed over so far is written (or has failed). */
   async flush(): Promise<void> {
-    while (this.#queue.length > 0 || this.#writing.size > 0 || this.#scheduled) {
-      if (this.#writing.size > 0) await Promise.race(this.#writing);
-      else await new Promise<void>((resolve) => setImmediate(resolve));
-    }
+    while (this.#running) await this.#running;
   }
 
-  /** A group starts on the next turn of the event loop, if a write slot is free. */
-  #schedule(): void {
-    if (this.#scheduled || this.#queue.length === 0 || this.#writing.size >= this.#maxInFlight) {
-      return;
-    }
-    this.#scheduled = true;
+  async #drain(): Promise<void> {
     // Let the outcomes finishing in this same turn of the event loop join in.
-    setImmediate(() => {
-      this.#scheduled = false;
-      if (this.#queue.length === 0 || this.#writing.size >= this.#maxInFlight) return;
-      const write: Promise<void> = this.#writeGroup(this.#queue.splice(0, this.#maxBatch)).finally(
-        () => {
-          this.#writing.delete(write);
-          this.#schedule();
-        },
-      );
-      this.#writing.add(write);
-      this.#schedule();
-    });
-  }
-
-  async #writeGroup(batch: Pending[]): Promise<void> {
-    try {
-      const results = await this.#write(batch.map((p) => p.outcome));
-      settle(batch, results);
-    } catch (err) {
-      if (isConnectionError(err)) {
-        for (const p of batch) p.reject(err);
-      } else if (batch.length === 1) {
-        if (isRefusal(err)) await this.#writeRefused(batch[0]!, err);
-        else batch[0]!.reject(err);
-      } else {
-        // One bad outcome must not sink the others: write them one by one.
-        for (const p of batch) {
-          try {
-            settle([p], await this.#write([p.outcome]));
-          } catch (one) {
-            if (isRefusal(one)) await this.#writeRefused(p, one);
-            else p.reject(one);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      try {
+        const results = await this.#write(batch.map((p) => p.outcome));
+        settle(batch, results);
+      } catch (err) {
+        if (isConnectionError(err)) {
+          for (const p of batch) p.reject(err);
+        } else if (batch.length === 1) {
+          if (isRefusal(err)) await this.#writeRefused(batch[0]!, err);
+          else batch[0]!.reject(err);
+        } else {
+          // One bad outcome must not sink the others: write them one by one.
+          for (const p of batch) {
+            try {
+              settle([p], await this.#write([p.outcome]));
+            } catch (one) {
+              if (isRefusal(one)) await this.#writeRefused(p, one);
+              else p.reject(one);
+            }
           }
         }
       }
