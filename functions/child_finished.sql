@@ -1,7 +1,8 @@
 -- Children that reached a final status in one statement (a group commit
 -- records dozens): their steps in the parents get the outcomes, and each
--- parent counts down once by how many finished, parents locked in id order
--- so that two groups finishing children of the same parents cannot deadlock.
+-- parent counts them once (steps_finished: only the steps it awaits),
+-- parents locked in id order so that two groups finishing children of the
+-- same parents cannot deadlock.
 create or replace function :"schema".child_finished() returns trigger
 language plpgsql as $$
 declare
@@ -31,21 +32,14 @@ begin
         finished_at = now()
         from fin
        where s.child_call_id = fin.id and s.call_id = fin.parent_call_id and s.status = 'waiting'
-      returning s.call_id, fin.id as child, fin.status
+      returning s.call_id, s.seq, fin.id as child, fin.status
     )
-    select d.call_id, count(*)::integer as n,
+    select d.call_id, array_agg(d.seq) as seqs,
+           coalesce(array_agg(d.seq) filter (where d.status = 'succeeded'), '{}') as ok,
            (array_agg(format('child %s %s', d.child, d.status) order by d.child desc))[1] as reason
       from done d group by d.call_id order by d.call_id
   loop
-    -- Most groups of a gather only count down.
-    update :"schema".calls c1 set wake_need = c1.wake_need - r.n
-     where c1.id = r.call_id and c1.status = 'waiting' and c1.wake_need > r.n;
-    if not found then
-      -- This group brings the last awaited step(s): wake_call wakes at 1.
-      update :"schema".calls c1 set wake_need = 1
-       where c1.id = r.call_id and c1.status = 'waiting' and c1.wake_need > 1;
-      perform :"schema".wake_call(r.call_id, r.reason, 'child');
-    end if;
+    perform :"schema".steps_finished(r.call_id, r.seqs, r.ok, r.reason, 'child');
   end loop;
   return null;
 end

@@ -24,11 +24,14 @@ declare
   st :"schema".steps;
   s record;
   v_open integer;
+  v_ok integer;
   v_wake timestamptz;
   v_need integer;
   v_job bigint;
   v_child bigint;
   v_sig record;
+  v_trace jsonb;
+  v_trace_of bigint;
 begin
   -- Finished steps, the common op, in one statement.
   return query
@@ -68,7 +71,8 @@ begin
       op text, i integer, call_id bigint, seq integer, name text, kind text, attempts integer,
       error text, started_ms double precision, duration_ms double precision,
       policy text, wake_ms double precision, key text, fn text, input jsonb, options jsonb,
-      job_id bigint, attempt integer, blocked integer[], need_all boolean, reason text)
+      job_id bigint, attempt integer, blocked integer[], need_all boolean, need_any boolean,
+      reason text)
      where x.op <> 'put'
      order by x.i
   loop
@@ -95,28 +99,33 @@ begin
         continue;
       end if;
       select count(*) filter (where s0.status in ('waiting', 'retrying')),
+             count(*) filter (where s0.status = 'succeeded'),
              min(s0.wake_at) filter (where s0.status in ('waiting', 'retrying'))
-        into v_open, v_wake
+        into v_open, v_ok, v_wake
         from :"schema".steps s0 where s0.call_id = c.id and s0.seq = any(r.blocked);
+      -- How many awaited steps must still finish: all of a gather; of a
+      -- ctx.any, all unless one succeeded; else the first.
       v_need := case when r.need_all then v_open
+                     when r.need_any then case when v_ok > 0 then 0 else v_open end
                      when v_open < cardinality(r.blocked) then 0 else 1 end;
       if v_need = 0 or v_wake <= now() then
         v_job := :"schema".insert_job(
-          c.function, json_build_object('id', c.id, 'attempt', r.attempt + 1, 'input', c.input),
+          c.function, :"schema".job_payload(c.id, r.attempt + 1, c.input, c.trace_context),
           now(), c.priority);
         update :"schema".calls c1 set status = 'pending', attempts = r.attempt, job_id = v_job,
-               next_attempt_at = now(), wake_need = 0
+               next_attempt_at = now(), wake_need = 0, wake_steps = null, wake_any = null
          where c1.id = c.id;
         status := 'pending'; wake_at := now();
       else
         v_job := null;
         if v_wake is not null then
           v_job := :"schema".insert_job(
-            c.function, json_build_object('id', c.id, 'attempt', r.attempt + 1, 'input', c.input),
+            c.function, :"schema".job_payload(c.id, r.attempt + 1, c.input, c.trace_context),
             v_wake, c.priority);
         end if;
         update :"schema".calls c1 set status = 'waiting', attempts = r.attempt, job_id = v_job,
-               next_attempt_at = v_wake, wake_need = v_need
+               next_attempt_at = v_wake, wake_need = v_need, wake_steps = r.blocked,
+               wake_any = coalesce(r.need_any, false)
          where c1.id = c.id;
         status := 'waiting'; wake_at := v_wake;
       end if;
@@ -194,21 +203,37 @@ begin
     elsif r.op = 'call' then
       begin
         s := :"schema".dispatch_settings(r.fn, coalesce(r.options, '{}'), r.input);
+        if v_trace_of is distinct from r.call_id then
+          select c0.trace_context into v_trace from :"schema".calls c0 where c0.id = r.call_id;
+          v_trace_of := r.call_id;
+        end if;
         v_child := :"schema".call_id();
+        -- The child carries the parent's trace context, as its job's payload does.
         v_job := :"schema".insert_job(
-          r.fn, json_build_object('id', v_child, 'attempt', 1, 'input', r.input),
+          r.fn, :"schema".job_payload(v_child, 1, coalesce(r.input, 'null'::jsonb), v_trace),
           s.run_at, s.priority);
         insert into :"schema".calls (id, function, input, retry_policy, max_attempts, priority,
-                                     next_attempt_at, job_id, parent_call_id)
+                                     next_attempt_at, job_id, parent_call_id, trace_context)
         values (v_child, r.fn, coalesce(r.input, 'null'::jsonb), s.retry_policy, s.max_attempts,
-                s.priority, coalesce(s.run_at, now()), v_job, r.call_id);
+                s.priority, coalesce(s.run_at, now()), v_job, r.call_id, v_trace);
         insert into :"schema".steps (call_id, seq, name, kind, status, child_call_id)
         values (r.call_id, r.seq, r.name, 'call', 'waiting', v_child);
         status := 'waiting'; child_call_id := v_child;
       exception when others then
+        -- The step fails with the reason, unless another run of this call (a
+        -- worker taking over one presumed dead) recorded it meanwhile: the
+        -- child dispatched here rolled back with this block, and the other
+        -- run's step (and child) stands.
         insert into :"schema".steps (call_id, seq, name, kind, status, error, finished_at)
-        values (r.call_id, r.seq, r.name, 'call', 'failed', sqlerrm, now());
-        status := 'failed'; error := sqlerrm;
+        values (r.call_id, r.seq, r.name, 'call', 'failed', sqlerrm, now())
+        on conflict (call_id, seq) do nothing;
+        if found then
+          status := 'failed'; error := sqlerrm;
+        else
+          select * into st from :"schema".steps s0 where s0.call_id = r.call_id and s0.seq = r.seq;
+          status := st.status; output := st.output; error := st.error; wake_at := st.wake_at;
+          child_call_id := st.child_call_id; attempts := st.attempts; recorded := false;
+        end if;
       end;
     end if;
     return next;

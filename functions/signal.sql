@@ -29,7 +29,8 @@ begin
    where s.call_id = w.call_id and s.seq = w.seq;
   insert into :"schema".signals (key, payload, consumed_at, call_id, seq)
   values (signal.key, payload, now(), w.call_id, w.seq) returning id into v_id;
-  perform :"schema".wake_call(w.call_id, format('signal %s', key), 'signal');
+  perform :"schema".steps_finished(w.call_id, array[w.seq], array[w.seq],
+                                   format('signal %s', key), 'signal');
   return v_id;
 end
 $$;

@@ -36,7 +36,7 @@ begin
   end if;
   if v_job is null then
     v_job := :"schema".insert_job(
-      c.function, json_build_object('id', c.id, 'attempt', c.attempts + 1, 'input', c.input),
+      c.function, :"schema".job_payload(c.id, c.attempts + 1, c.input, c.trace_context),
       now(), c.priority);
   end if;
   update :"schema".calls c1

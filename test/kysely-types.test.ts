@@ -13,6 +13,7 @@ const COLUMNS = {
     'id', 'function', 'input', 'status', 'attempts', 'retry_policy', 'max_attempts', 'priority',
     'idempotency_key', 'created_at', 'next_attempt_at', 'finished_at', 'last_error', 'output',
     'job_id', 'trace_context', 'parent_call_id', 'workflow_version', 'wake_need',
+    'wake_steps', 'wake_any',
   ],
   attempts: [
     'id', 'call_id', 'attempt', 'started_at', 'finished_at', 'duration_ms', 'status', 'http_status',

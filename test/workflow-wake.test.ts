@@ -136,3 +136,111 @@ it('a group bringing the last awaited children wakes the parent once, with one j
   );
   expect(again.rows[0]!.n).toBe('1');
 });
+
+it('a child finishing while its parent suspends wakes it, whichever commits first', async () => {
+  await reset();
+  await db.pool.query(
+    `insert into pgdispatch.calls (id, function, input, status, retry_policy, attempts)
+     overriding system value values (1, 'p', 'null', 'running', 'default', 0)`,
+  );
+  await db.pool.query(
+    `insert into pgdispatch.calls (id, function, input, status, retry_policy, parent_call_id)
+     overriding system value values (11, 'c', 'null', 'running', 'default', 1)`,
+  );
+  await db.pool.query(
+    `insert into pgdispatch.steps (call_id, seq, name, kind, status, child_call_id)
+     values (1, 0, 'c', 'call', 'waiting', 11)`,
+  );
+  // The child's recording has finished its step but not committed when the
+  // parent's run, which saw the step waiting, records its suspension.
+  const child = new pg.Client({ connectionString: db.url });
+  const parent = new pg.Client({ connectionString: db.url });
+  await child.connect();
+  await parent.connect();
+  try {
+    await child.query('begin');
+    await child.query(
+      `update pgdispatch.calls set status = 'succeeded', finished_at = now(), output = '1'
+        where id = 11`,
+    );
+    const suspend = JSON.stringify([
+      {
+        op: 'suspend',
+        i: 0,
+        call_id: 1,
+        job_id: 0,
+        attempt: 1,
+        started_ms: Date.now(),
+        duration_ms: 1,
+        blocked: [0],
+        need_all: true,
+        need_any: false,
+        reason: 'waiting for child 11',
+      },
+    ]);
+    const suspended = parent.query('select * from pgdispatch.record_workflow($1, $2::jsonb)', [
+      'w',
+      suspend,
+    ]);
+    await new Promise((r) => setTimeout(r, 200));
+    await child.query('commit');
+    await suspended;
+  } finally {
+    await child.end();
+    await parent.end();
+  }
+  const { rows } = await db.pool.query<{ status: string; wake_need: number; job: string }>(
+    `select c.status, c.wake_need, j.id::text as job
+       from pgdispatch.calls c left join graphile_worker._private_jobs j on j.id = c.job_id
+      where c.id = 1`,
+  );
+  expect(rows[0]!.status).toBe('pending');
+  expect(rows[0]!.wake_need).toBe(0);
+  expect(rows[0]!.job).not.toBeNull();
+});
+
+it('two runs of a call dispatching the same child step make one child', async () => {
+  await reset();
+  await db.pool.query(
+    `insert into pgdispatch.calls (id, function, input, status, retry_policy, attempts)
+     overriding system value values (1, 'p', 'null', 'running', 'default', 0)`,
+  );
+  await db.pool.query(
+    `insert into pgdispatch.functions (name, retry_policy) values ('c', 'default')
+     on conflict do nothing`,
+  );
+  // Children get ids past the seeded ones.
+  await db.pool.query(`select setval('pgdispatch.calls_id_seq', 1000)`);
+  const op = JSON.stringify([
+    { op: 'call', i: 0, call_id: 1, seq: 0, name: 'c', fn: 'c', input: { n: 1 }, options: {} },
+  ]);
+  const record =
+    'select child_call_id::text, status, recorded from pgdispatch.record_workflow($1, $2::jsonb)';
+  // The first run has dispatched the child with its step, not yet committed,
+  // when a second run (of a worker that took the call over) records the same step.
+  const first = new pg.Client({ connectionString: db.url });
+  const second = new pg.Client({ connectionString: db.url });
+  await first.connect();
+  await second.connect();
+  try {
+    await first.query('begin');
+    const a = await first.query(record, ['w1', op]);
+    const later = second.query(record, ['w2', op]);
+    await new Promise((r) => setTimeout(r, 200));
+    await first.query('commit');
+    const b = await later;
+    expect(a.rows).toEqual([
+      { child_call_id: expect.any(String), status: 'waiting', recorded: true },
+    ]);
+    expect(b.rows).toEqual([
+      { child_call_id: a.rows[0].child_call_id, status: 'waiting', recorded: false },
+    ]);
+  } finally {
+    await first.end();
+    await second.end();
+  }
+  const { rows } = await db.pool.query(
+    `select count(*)::int as n from pgdispatch.calls where parent_call_id = 1`,
+  );
+  expect(rows[0].n).toBe(1);
+});

@@ -4,7 +4,7 @@
  * Every assertion is on rows of calls, steps, signals and attempts.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Dispatch, PermanentError, TemporaryError } from '../src/index.js';
+import { type Dispatch, PermanentError, pruneCalls, TemporaryError } from '../src/index.js';
 import type { WorkerHandle } from '../src/index.js';
 import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
 
@@ -223,4 +223,26 @@ it('refuses a child input that is not JSON jsonb can store, as a failed step', a
     [id],
   );
   expect(rows[0].n).toBe(0);
+});
+
+it('prunes old signals nobody took, and those of pruned calls; keeps the rest', async () => {
+  const key = `prune:${Date.now()}`;
+  const { rows: kept } = await db.pool.query<{ id: string }>(
+    `insert into pgdispatch.calls (function, input, status, retry_policy)
+     values ('p', 'null', 'waiting', 'default') returning id::text`,
+  );
+  await db.pool.query(
+    `insert into pgdispatch.signals (key, payload, created_at, consumed_at, call_id, seq)
+     values ($1 || ':old', '1', now() - interval '40 days', null, null, null),
+            ($1 || ':new', '2', now() - interval '1 day', null, null, null),
+            ($1 || ':taken', '3', now() - interval '40 days', now() - interval '39 days', $2, 0),
+            ($1 || ':gone', '4', now() - interval '40 days', now() - interval '39 days', -1, 0)`,
+    [key, kept[0]!.id],
+  );
+  await pruneCalls(dispatch, { olderThanMs: 30 * 86_400_000, batchSize: 1 });
+  const { rows } = await db.pool.query<{ key: string }>(
+    'select key from pgdispatch.signals where key like $1 order by key',
+    [`${key}:%`],
+  );
+  expect(rows.map((r) => r.key)).toEqual([`${key}:new`, `${key}:taken`]);
 });

@@ -18,8 +18,9 @@ export interface PruneOptions {
 
 /**
  * Deletes finished (succeeded, failed, cancelled) calls that finished more
- * than `olderThanMs` ago, with their attempts and events, in small batches.
- * Returns how many calls were deleted.
+ * than `olderThanMs` ago, with their attempts and events, in small batches;
+ * then the signals sent before then that no workflow took (or whose call is
+ * gone). Returns how many calls were deleted.
  */
 export function pruneCalls(dispatch: HasRuntime, options: PruneOptions): Promise<number> {
   if (!(Number.isFinite(options.olderThanMs) && options.olderThanMs >= 0)) {
@@ -55,6 +56,15 @@ export async function pruneFinished(
     ]);
     deleted += row.deleted;
     o.onProgress?.(deleted);
+    if (row.deleted < o.batchSize) break;
+    if (o.pauseMs) await sleep(o.pauseMs);
+  }
+  // Then the signals of that age no workflow will take (functions/prune_signals.sql).
+  while (!o.stopped?.()) {
+    const row = await runOne<{ deleted: number }>(rt, rt.queries.pruneSignals, [
+      o.olderThanMs / 1000,
+      o.batchSize,
+    ]);
     if (row.deleted < o.batchSize) break;
     if (o.pauseMs) await sleep(o.pauseMs);
   }

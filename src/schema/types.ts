@@ -32,6 +32,10 @@ export interface CallsTable {
   workflow_version: string | null;
   /** A waiting workflow: awaited steps still to finish before it wakes. */
   wake_need: number | null;
+  /** A waiting workflow: the seqs of the steps it awaits (null: any of its steps). */
+  wake_steps: number[] | null;
+  /** A waiting workflow awaiting `ctx.any`: the first awaited step to succeed wakes it. */
+  wake_any: boolean | null;
 }
 
 export interface AttemptsTable {
@@ -312,7 +316,13 @@ export interface PgDispatchDatabase {
 /** A call as read back from the database (bigint ids are strings, as pg returns them). */
 export type Call = Omit<
   Selectable<CallsTable>,
-  'job_id' | 'trace_context' | 'parent_call_id' | 'workflow_version' | 'wake_need'
+  | 'job_id'
+  | 'trace_context'
+  | 'parent_call_id'
+  | 'workflow_version'
+  | 'wake_need'
+  | 'wake_steps'
+  | 'wake_any'
 >;
 
 /** One finished attempt of a call. */

@@ -26,6 +26,10 @@ export const maintainStatements = ({ s, q }: Statements) => ({
     'partition_health',
     `select today, newest, days_ahead, missing, oldest, days from ${s}.partition_health()`,
   ),
+  pruneSignals: q(
+    'prune_signals',
+    `select ${s}.prune_signals(make_interval(secs => $1::float8), $2) as deleted`,
+  ),
   unlockOrphanedJobs: q(
     'unlock_orphaned_jobs',
     `select ${s}.unlock_orphaned_jobs($1, $2::bigint[], make_interval(secs => $3 / 1000.0)) as unlocked`,

@@ -16,6 +16,7 @@ import { validateInput } from '../registry/validate.js';
 import type { Queries } from '../sql/queries.js';
 import { StepRecorder } from './recorder.js';
 import { WorkflowRun, type WorkflowState } from './run.js';
+import { readState, type ShippedState } from './state.js';
 import type { WorkflowDefinition } from './types.js';
 
 const CANCEL_CHANNEL = 'pgdispatch:cancel';
@@ -103,8 +104,8 @@ export class WorkflowEngine {
       const attempt = payload.attempt;
       const startedMs = Date.now();
       const t0 = performance.now();
-      const state =
-        (job.workflow as WorkflowState | null | undefined) ?? (await this.#loadState(callId));
+      const shipped = job.workflow as ShippedState | null | undefined;
+      const state = shipped ? readState(shipped) : await this.#loadState(callId);
       const span = startAttemptSpan(fn.name, callId, attempt, payload.trace ?? state.trace);
       const run = new WorkflowRun({
         def,
@@ -158,6 +159,7 @@ export class WorkflowEngine {
             duration_ms: durationMs,
             blocked: result.blocked,
             need_all: result.needAll,
+            need_any: result.needAny,
             reason,
           })
           .then((r) => {
@@ -204,11 +206,11 @@ export class WorkflowEngine {
   }
 
   async #loadState(callId: string): Promise<WorkflowState> {
-    const { rows } = await this.#options.pool.query<{ state: WorkflowState }>({
+    const { rows } = await this.#options.pool.query<{ state: ShippedState }>({
       ...this.#options.queries.workflowState,
       values: [callId],
     });
-    return rows[0]!.state;
+    return readState(rows[0]!.state);
   }
 
   /** Refuses a child's input as its function's dispatch would (a promise for an async schema). */

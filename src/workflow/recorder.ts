@@ -54,6 +54,8 @@ export type StepOp = OpBase &
         duration_ms: number;
         blocked: number[];
         need_all: boolean;
+        /** Every blocked step is one ctx.any's: its first success wakes the call. */
+        need_any: boolean;
         reason: string;
       }
   );

@@ -30,6 +30,13 @@ export class Replay {
   readonly steps: StoredStep[];
   /** The steps of each gather in progress. */
   readonly gathers = new Set<Set<number>>();
+  /** The steps of each ctx.any in progress. */
+  readonly anys = new Set<Set<number>>();
+  /**
+   * Steps of a ctx.any that returned without them: the run no longer awaits
+   * them, so a suspension names them only when it waits for nothing else.
+   */
+  readonly #dropped = new Set<number>();
   /** The call has no version yet: the run's first write sets it. */
   versionPending: boolean;
   readonly #controller = new AbortController();
@@ -188,6 +195,16 @@ export class Replay {
       throw new StepFailedError(key, s.error ?? s.status, s.child ?? undefined);
     }
     return undefined;
+  }
+
+  /** A ctx.any returned: its members still waiting are no longer awaited through it. */
+  drop(members: Set<number>): void {
+    for (const seq of members) if (this.#blocked.has(seq)) this.#dropped.add(seq);
+  }
+
+  /** The steps are awaited again (a gather or any takes them). */
+  undrop(members: Set<number>): void {
+    for (const seq of members) this.#dropped.delete(seq);
   }
 
   park(seq: number, reason: string): typeof PARK {
@@ -350,14 +367,17 @@ export class Replay {
     setImmediate(() => {
       this.#checkQueued = false;
       if (this.#isOver || this.#running > 0 || this.#blocked.size === 0) return;
-      const blocked = [...this.#blocked.keys()].sort((a, b) => a - b);
+      let blocked = [...this.#blocked.keys()].filter((s) => !this.#dropped.has(s));
+      if (blocked.length === 0) blocked = [...this.#blocked.keys()];
+      blocked.sort((a, b) => a - b);
       const needAll = [...this.gathers].some((g) => blocked.every((s) => g.has(s)));
-      const reasons = [...new Set(this.#blocked.values())];
+      const needAny = !needAll && [...this.anys].some((g) => blocked.every((s) => g.has(s)));
+      const reasons = [...new Set(blocked.map((s) => this.#blocked.get(s)!))];
       const reason =
         reasons.length <= 3
           ? reasons.join('; ')
           : `${reasons.slice(0, 2).join('; ')} and ${reasons.length - 2} more`;
-      void this.end({ kind: 'suspended', blocked, needAll, reason });
+      void this.end({ kind: 'suspended', blocked, needAll, needAny, reason });
     });
   }
 

@@ -262,12 +262,7 @@ export class WorkflowRun implements WorkflowContext {
   async gather<T extends readonly unknown[] | []>(
     steps: T,
   ): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
-    const members = new Set<number>();
-    for (const p of steps) {
-      const seq = (p as { [SEQ]?: number } | null)?.[SEQ];
-      if (seq !== undefined) members.add(seq);
-    }
-    this.#r.gathers.add(members);
+    const members = this.#members(steps, this.#r.gathers);
     try {
       return (await Promise.all(steps)) as { -readonly [K in keyof T]: Awaited<T[K]> };
     } finally {
@@ -275,8 +270,27 @@ export class WorkflowRun implements WorkflowContext {
     }
   }
 
-  any<T>(steps: readonly Promise<T>[]): Promise<T> {
-    return Promise.any(steps);
+  async any<T>(steps: readonly Promise<T>[]): Promise<T> {
+    const members = this.#members(steps, this.#r.anys);
+    try {
+      const first = await Promise.any(steps);
+      this.#r.drop(members);
+      return first;
+    } finally {
+      this.#r.anys.delete(members);
+    }
+  }
+
+  /** The steps among `steps`, registered in `groups` while their gather or any is open. */
+  #members(steps: readonly unknown[], groups: Set<Set<number>>): Set<number> {
+    const members = new Set<number>();
+    for (const p of steps) {
+      const seq = (p as { [SEQ]?: number } | null)?.[SEQ];
+      if (seq !== undefined) members.add(seq);
+    }
+    groups.add(members);
+    this.#r.undrop(members);
+    return members;
   }
 
   now(): Date {

@@ -6,7 +6,7 @@ import type { Queries } from '../sql/queries.js';
 import type { StepKind, StepRecorder, StepStatus } from './recorder.js';
 import type { WorkflowDefinition } from './types.js';
 
-/** A step as the claim brings it (workflow_state in migrations/0013). */
+/** A step of the call's history, as the replay reads it. */
 export interface StoredStep {
   seq: number;
   name: string;
@@ -28,10 +28,37 @@ export interface WorkflowState {
   steps: StoredStep[];
 }
 
+/** A step as functions/workflow_state.sql ships it: one array, in this order. */
+type StepTuple = [
+  seq: number,
+  name: string,
+  kind: StepKind,
+  status: StepStatus,
+  attempts: number,
+  output: unknown,
+  error: string | null,
+  wake_at: string | null,
+  child: string | null,
+];
+
+/** What the claim (or a workflow_state query) brings: steps as arrays. */
+export interface ShippedState extends Omit<WorkflowState, 'steps'> {
+  steps: StepTuple[];
+}
+
+/** The call's history from what workflow_state shipped, each step at its seq. */
+export function readState(shipped: ShippedState): WorkflowState {
+  const steps: StoredStep[] = [];
+  for (const [seq, name, kind, status, attempts, output, error, wake_at, child] of shipped.steps) {
+    steps[seq] = { seq, name, kind, status, attempts, output, error, wake_at, child };
+  }
+  return { version: shipped.version, trace: shipped.trace, now: shipped.now, steps };
+}
+
 export type RunResult =
   | { kind: 'ok'; output: unknown }
   | { kind: 'error'; error: unknown }
-  | { kind: 'suspended'; blocked: number[]; needAll: boolean; reason: string }
+  | { kind: 'suspended'; blocked: number[]; needAll: boolean; needAny: boolean; reason: string }
   /** The worker stopped or the database failed under the run: nothing to record. */
   | { kind: 'abandoned'; error: unknown };
 
