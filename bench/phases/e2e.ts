@@ -199,9 +199,12 @@ async function check(
 
 async function historySize(sql: pg.Client): Promise<HistorySize> {
   const { rows } = await sql.query<{ name: string; tbl: string; idx: string }>(
-    `select c.relname as name, pg_table_size(c.oid) as tbl, pg_indexes_size(c.oid) as idx
-       from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = 'pgdispatch' and c.relname in ('calls', 'attempts', 'call_events')`,
+    // The tables are partitioned: their size is their partitions'.
+    `select t.name, sum(pg_table_size(p.relid))::bigint as tbl, sum(pg_indexes_size(p.relid))::bigint as idx
+       from unnest(array['calls', 'attempts', 'call_events']) t(name)
+      cross join lateral pg_partition_tree(format('pgdispatch.%I', t.name)::regclass) p
+      where p.isleaf
+      group by t.name`,
   );
   const delivered = await sql.query<{ n: number }>(
     `select count(*)::int as n from pgdispatch.calls where status = 'succeeded'`,
