@@ -5,13 +5,10 @@
 -- or 0 (the legacy partition) before any: a late maintainer never fails a
 -- dispatch, it puts new calls into the newest partition it made. Below
 -- 2^53, so exact as a JavaScript number; ids are unique while fewer than
--- 2^33 calls are made in a day.
+-- 2^33 calls are made in a day. call_day_base() is the day part, day << 33.
 create or replace function :"schema".call_id() returns bigint
 language sql volatile as $$
-  select (coalesce((select max(p.day) from :"schema".partition_days p
-                     where p.day <= (now() at time zone 'UTC')::date - date '1970-01-01'), 0)::bigint
-          << 33)
-         + nextval(':"schema".calls_id_seq'::regclass) % 8589934592
+  select :"schema".call_day_base() + nextval(':"schema".calls_id_seq'::regclass) % 8589934592
 $$;
 
 alter table :"schema".calls alter column id set default :"schema".call_id();

@@ -25,7 +25,9 @@ begin
   v_task := :"schema".task_id(function_name);
   return query
   with items as (
-    select :"schema".call_id() as id, e.value, e.ord
+    -- call_id() with its day read once for the batch, not once per row.
+    select (select :"schema".call_day_base()) + nextval(':"schema".calls_id_seq'::regclass) % 8589934592 as id,
+           e.value, e.ord
       from jsonb_array_elements(inputs) with ordinality e(value, ord)
   ), jobs as (
     -- In input order, so that job ids (graphile-worker's tie-break) follow it.
