@@ -2,14 +2,14 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 /**
- * Files whose assertions bound time or rates (a tick within 2 s, a slow
+ * Files whose assertions bound time or rates under CPU load (a slow
  * receiver never holding more than its share, a 503 share, a rescue within
- * its window). They run one at a time, after the rest, with the machine to
- * themselves; everything else runs three files at a time, since most of a
- * file's time is spent waiting on Postgres, HTTP and child processes.
+ * its window, a rate's spread). They run one at a time, after the rest,
+ * with the machine to themselves; everything else runs three files at a
+ * time, since most of a file's time is spent waiting on Postgres, HTTP and
+ * child processes (the schedule ticks' file too: it mostly sleeps).
  */
 const timed = [
-  'test/schedules-workers.test.ts',
   'test/webhook.test.ts',
   'test/webhook-adaptive.test.ts',
   'test/flow-rate.test.ts',
