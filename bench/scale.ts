@@ -6,7 +6,7 @@
  * rate of an in-process worker draining a no-op function, Postgres CPU and
  * WAL bytes per call, claim p99. Then the two oldest whole days of the
  * seeded history removed under load, the first by dropping its partitions
- * (`pgdispatch.partition_drop`, what the workers' retention runs), the second
+ * (`dropFinishedPartitions`, what the workers' retention runs), the second
  * by batched DELETE (`pgdispatch.prune`, what `pgdispatch prune` runs): time,
  * WAL (less what the load wrote meanwhile), and the load's throughput before
  * and during.
@@ -342,7 +342,7 @@ const sinceEndOf = (day: number) => (Date.now() - (day + 1) * 86_400_000 - 1_000
 /**
  * Removes the two oldest whole days of the seeded history under load, which
  * hold the same number of calls: the first by dropping its partitions
- * (`partition_drop`, what the workers' retention runs), the second by
+ * (`dropFinishedPartitions`, what the workers' retention runs), the second by
  * batched DELETE (`prune`, what `pgdispatch prune` runs).
  */
 async function removeOneDay(c: Config, db: PhaseDb, admin: pg.Pool): Promise<Removal[]> {
@@ -355,33 +355,42 @@ async function removeOneDay(c: Config, db: PhaseDb, admin: pg.Pool): Promise<Rem
       )
     ).rows[0]!.n;
   const out: Removal[] = [];
-  const dropped = await count(first);
-  out.push(
-    await underLoad(c, db, admin, 'drop partitions (partition_drop)', async () => {
-      const { rows } = await admin.query<{ day: number | null }>(
-        'select pgdispatch.partition_drop(make_interval(secs => $1)) as day',
-        [sinceEndOf(first)],
-      );
-      if (rows[0]!.day !== first)
-        throw new Error(`partition_drop dropped ${rows[0]!.day}, not ${first}`);
-      return { rows: dropped, done: true, total: dropped };
-    }),
-  );
-  const total = await count(first + 1);
-  out.push(
-    await underLoad(c, db, admin, 'batched DELETE (prune, 500)', async (deadline) => {
-      let deleted = 0;
-      for (;;) {
-        const { rows: r } = await admin.query<{ deleted: number }>(
-          'select pgdispatch.prune(make_interval(secs => $1), $2) as deleted',
-          [sinceEndOf(first + 1), 500],
-        );
-        deleted += r[0]!.deleted;
-        if (r[0]!.deleted < 500) return { rows: deleted, done: true, total };
-        if (performance.now() > deadline) return { rows: deleted, done: false, total };
-      }
-    }),
-  );
+  // What the workers' retention runs, on a connection of its own.
+  const ops = pgd.createDispatch({
+    connectionString: db.url,
+    logger: pino({ level: 'error' }),
+    maxPoolSize: 2,
+  });
+  try {
+    const dropped = await count(first);
+    out.push(
+      await underLoad(c, db, admin, 'drop partitions (dropFinishedPartitions)', async () => {
+        const days = await pgd.dropFinishedPartitions(ops, {
+          olderThanMs: sinceEndOf(first) * 1000,
+        });
+        if (days.length !== 1 || days[0] !== first)
+          throw new Error(`dropFinishedPartitions dropped [${days.join(', ')}], not ${first}`);
+        return { rows: dropped, done: true, total: dropped };
+      }),
+    );
+    const total = await count(first + 1);
+    out.push(
+      await underLoad(c, db, admin, 'batched DELETE (prune, 500)', async (deadline) => {
+        let deleted = 0;
+        for (;;) {
+          const { rows: r } = await admin.query<{ deleted: number }>(
+            'select pgdispatch.prune(make_interval(secs => $1), $2) as deleted',
+            [sinceEndOf(first + 1), 500],
+          );
+          deleted += r[0]!.deleted;
+          if (r[0]!.deleted < 500) return { rows: deleted, done: true, total };
+          if (performance.now() > deadline) return { rows: deleted, done: false, total };
+        }
+      }),
+    );
+  } finally {
+    await ops.close();
+  }
   return out;
 }
 

@@ -2,7 +2,9 @@
 -- continues; a call whose attempts are exhausted gets one more. A workflow
 -- runs again from its first step that did not succeed: that step's row and
 -- every later one go (the later ones were taken on the failure's path), the
--- earlier ones replay.
+-- earlier ones replay. A call whose day retention has begun to drop
+-- (partition_retire) stays as it is: the day's row, held for share here,
+-- is what retention marks.
 create or replace function :"schema".retry_call(call_id bigint, actor text default current_user,
                                      reason text default 'manual retry')
 returns boolean
@@ -10,7 +12,15 @@ language plpgsql as $$
 declare
   c :"schema".calls;
   v_job bigint;
+  v_retiring timestamptz;
 begin
+  select p.retiring_at into v_retiring from :"schema".partition_days p
+   where p.day = (retry_call.call_id >> 33)::integer for share;
+  if v_retiring is not null then
+    raise exception using errcode = 'PD005',
+      message = format('pgdispatch: call %s is past retention: its day''s partitions are being dropped',
+                       retry_call.call_id);
+  end if;
   select * into c from :"schema".calls c0 where c0.id = retry_call.call_id for update;
   if not found then
     raise exception using errcode = 'PD004',

@@ -101,6 +101,7 @@ export {
   retryCalls,
 } from './dispatch/bulk.js';
 export { type PruneOptions, pruneCalls } from './maintain/prune.js';
+export { dropFinishedPartitions } from './maintain/retention.js';
 export { listWorkers, type WorkerInfo } from './observe/read-model.js';
 export type { AbortSource } from './core/abort.js';
 export { formatCompact, parseDuration } from './core/duration.js';

@@ -365,4 +365,118 @@ describe('retention by partition', () => {
     expect(days).toContain(today);
     expect(days.every((day: number) => day >= today || day === busy)).toBe(true);
   });
+  it('refuses a manual retry once a day is marked, and a later round finishes a drop cut short', async () => {
+    const rt = runtimeOf(d);
+    const gone = today - 45;
+    await makeDay(gone);
+    const { rows } = await q(
+      `insert into pgdispatch.calls (id, function, input, status, attempts, retry_policy, created_at, finished_at)
+       select $1::bigint + g, 'part_fn', '{}', 'failed', 1, 'quick', now() - interval '45 days', now() - interval '45 days'
+         from generate_series(1, 10) g returning id::text`,
+      [String(base(gone))],
+    );
+    const failed = rows[0].id as string;
+    // The first step of a round: the day is marked; a retry of its calls is refused from then on.
+    expect((await q(`select pgdispatch.partition_retire('30 days') as day`)).rows[0].day).toBe(
+      gone,
+    );
+    await expect(q('select pgdispatch.retry_call($1)', [failed])).rejects.toMatchObject({
+      code: 'PD005',
+      message: expect.stringContaining('past retention'),
+    });
+    // Another maintainer leaves a day marked moments ago to the one on it.
+    expect((await q(`select pgdispatch.partition_retire('30 days') as day`)).rows[0].day).toBe(
+      null,
+    );
+    // A detach cut short: a transaction still reading steps outlives the detach's wait.
+    const reader = await db.pool.connect();
+    const detacher = await db.pool.connect();
+    try {
+      await reader.query('begin');
+      await reader.query('select count(*) from pgdispatch.steps');
+      await detacher.query(`set lock_timeout = '200ms'`);
+      await expect(
+        detacher.query(
+          `alter table pgdispatch.steps detach partition pgdispatch.${partitionName('steps', gone)} concurrently`,
+        ),
+      ).rejects.toMatchObject({ code: '55P03' });
+      await reader.query('commit');
+    } finally {
+      reader.release();
+      detacher.release(true);
+    }
+    expect(
+      (await q('select parent, part, pending from pgdispatch.partition_attached($1)', [gone])).rows,
+    ).toEqual(
+      ['steps', 'attempts', 'call_events', 'calls'].map((parent) => ({
+        parent,
+        part: partitionName(parent, gone),
+        pending: parent === 'steps',
+      })),
+    );
+    // Half detached, the day's calls are still there and still refuse a retry.
+    await expect(q('select pgdispatch.retry_call($1)', [failed])).rejects.toMatchObject({
+      code: 'PD005',
+    });
+    // The mark's lease runs out; the next round finishes the detach and drops the day.
+    await q(
+      `update pgdispatch.partition_days set retiring_at = now() - interval '6 minutes' where day = $1`,
+      [gone],
+    );
+    expect(await dropPartitions(rt, 30 * DAY_MS)).toEqual([gone]);
+    for (const t of ['calls', 'attempts', 'call_events', 'steps']) {
+      expect(await partitionsOf(t)).not.toContain(partitionName(t, gone));
+      expect(
+        (await q('select to_regclass($1) as r', [`pgdispatch.${partitionName(t, gone)}`])).rows[0]
+          .r,
+      ).toBe(null);
+    }
+    await expect(q('select pgdispatch.retry_call($1)', [failed])).rejects.toMatchObject({
+      code: 'PD004',
+    });
+  });
+
+  it('drops a day while calls are dispatched and run, and none of them fails', async () => {
+    const rt = runtimeOf(d);
+    const day = today - 50;
+    await makeDay(day);
+    await q(
+      `insert into pgdispatch.calls (id, function, input, status, attempts, retry_policy, created_at, finished_at)
+       select $1::bigint + g, 'part_fn', '{}', 'succeeded', 1, 'quick', now() - interval '50 days', now() - interval '50 days'
+         from generate_series(1, 1000) g`,
+      [String(base(day))],
+    );
+    const worker = await d.worker({
+      retention: false,
+      partitions: false,
+      pollIntervalMs: 50,
+      concurrency: 20,
+    });
+    const ids: string[] = [];
+    let stop = false;
+    const load = (async () => {
+      for (let n = 0; !stop; n++) ids.push(await d.dispatch('part_fn', { n }));
+    })();
+    try {
+      await eventually(async () => ids.length >= 20);
+      expect(await dropPartitions(rt, 30 * DAY_MS)).toEqual([day]);
+      await eventually(async () => ids.length >= 40);
+    } finally {
+      stop = true;
+      await load;
+    }
+    try {
+      await eventually(async () => {
+        const { rows } = await q(
+          `select count(*) filter (where status = 'succeeded')::int as ok, count(*)::int as n
+             from pgdispatch.calls where id = any($1::bigint[])`,
+          [ids],
+        );
+        return rows[0].n === ids.length && rows[0].ok === ids.length;
+      });
+    } finally {
+      await worker.stop();
+    }
+    expect(await partitionsOf('calls')).not.toContain(partitionName('calls', day));
+  });
 });

@@ -7,7 +7,8 @@
  * attempts being recorded.
  */
 import type { Logger } from 'pino';
-import { type Runtime, runOne } from '../sql/runtime.js';
+import { DispatchError, fromPgError } from '../core/errors.js';
+import { type HasRuntime, type Runtime, run, runOne, runtimeOf } from '../sql/runtime.js';
 import { pruneFinished } from './prune.js';
 import { PeriodicService } from './service.js';
 
@@ -85,9 +86,36 @@ export class Retention extends PeriodicService {
 }
 
 /**
- * Drops, one transaction each, the days whose calls all finished more than
- * `olderThanMs` ago; stops at the first day kept or lock not had. Returns
- * the days dropped (days since 1970-01-01 UTC).
+ * Drops the partitions of every day whose calls all finished more than
+ * `olderThanMs` ago, as the workers' retention does (no row deleted, next
+ * to no WAL, no lock that stops dispatch or recording); the days kept, with
+ * a call not finished or finished within the window, wait for `pruneCalls`.
+ * Returns the days dropped (days since 1970-01-01 UTC), oldest first.
+ *
+ * ```ts
+ * const days = await dropFinishedPartitions(dispatch, { olderThanMs: 30 * 86_400_000 });
+ * ```
+ */
+export function dropFinishedPartitions(
+  dispatch: HasRuntime,
+  options: { olderThanMs: number },
+): Promise<number[]> {
+  if (!(Number.isFinite(options.olderThanMs) && options.olderThanMs >= 0)) {
+    throw new DispatchError('INVALID_OPTION', 'olderThanMs must be a non-negative number');
+  }
+  return dropPartitions(runtimeOf(dispatch), options.olderThanMs);
+}
+
+/**
+ * Drops the days whose calls all finished more than `olderThanMs` ago, one
+ * at a time: `partition_retire` marks the day (a manual retry of its calls
+ * is refused from then on), each of its four partitions is detached
+ * concurrently, which waits for the transactions that may still see it and
+ * blocks none, and `partition_retired_drop` drops the detached tables.
+ * DETACH … CONCURRENTLY cannot run in a transaction, so the detaches go one
+ * statement each on a connection of their own. Stops at the first day kept
+ * or lock not had; a round cut short leaves its day marked, and a later one
+ * finishes it. Returns the days dropped (days since 1970-01-01 UTC).
  */
 export async function dropPartitions(
   rt: Runtime,
@@ -96,18 +124,48 @@ export async function dropPartitions(
 ): Promise<number[]> {
   const days: number[] = [];
   while (!stopped()) {
-    const row = await runOne<{ day: number | null }>(rt, rt.queries.partitionDrop, [
+    const row = await runOne<{ day: number | null }>(rt, rt.queries.partitionRetire, [
       olderThanMs / 1000,
-      DROP_LOCK_MS,
+      RETIRE_LOCK_MS,
     ]);
     if (row.day === null) break;
+    await detachDay(rt, row.day);
+    await run(rt, rt.queries.partitionRetiredDrop, [row.day]);
     days.push(row.day);
   }
   return days;
 }
 
-/** How long a drop waits for the tables' locks before it leaves the day to the next round. */
-const DROP_LOCK_MS = 500;
+async function detachDay(rt: Runtime, day: number): Promise<void> {
+  const parts = await run<{ parent: string; part: string; pending: boolean }>(
+    rt,
+    rt.queries.partitionAttached,
+    [day],
+  );
+  if (parts.length === 0) return;
+  const client = await rt.pool.connect();
+  try {
+    // A detach waits for the transactions that still use the partition:
+    // one left open elsewhere must not hold a worker's round forever. A
+    // detach cut short is finished (FINALIZE) by the next round. (Behind a
+    // pooler in transaction mode the setting may land on another server
+    // connection; workers run this on their direct connection.)
+    await client.query(`set lock_timeout = ${DETACH_LOCK_MS}`);
+    for (const p of parts) {
+      await client.query(rt.queries.partitionDetach(p.parent, p.part, p.pending));
+    }
+  } catch (err) {
+    throw fromPgError(err);
+  } finally {
+    // Closed, not returned: nothing of this session's setting outlives it.
+    client.release(true);
+  }
+}
+
+/** How long marking a day waits for a manual retry of one of its calls. */
+const RETIRE_LOCK_MS = 500;
+/** How long a detach waits for a lock, or for the transactions that may still see its partition. */
+const DETACH_LOCK_MS = 10_000;
 
 /** 20260314 for a day number. */
 export function dayName(day: number): string {

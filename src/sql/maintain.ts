@@ -1,4 +1,5 @@
 /** Heartbeats, rescue, retention, partitions, orphaned jobs and the stats rollup. */
+import { quoteIdent } from '../core/ident.js';
 import type { Statements } from './named.js';
 
 export const maintainStatements = ({ s, q }: Statements) => ({
@@ -18,10 +19,28 @@ export const maintainStatements = ({ s, q }: Statements) => ({
     `select ${s}.prune(make_interval(secs => $1::float8), $2, $3::boolean) as deleted`,
   ),
   partitionsCreate: q('partitions_create', `select ${s}.partitions_create($1) as created`),
-  partitionDrop: q(
-    'partition_drop',
-    `select ${s}.partition_drop(make_interval(secs => $1::float8), $2) as day`,
+  partitionRetire: q(
+    'partition_retire',
+    `select ${s}.partition_retire(make_interval(secs => $1::float8), $2) as day`,
   ),
+  partitionAttached: q(
+    'partition_attached',
+    `select parent, part, pending from ${s}.partition_attached($1)`,
+  ),
+  partitionRetiredDrop: q(
+    'partition_retired_drop',
+    `select ${s}.partition_retired_drop($1)`,
+  ),
+  /**
+   * Detaches a partition without a lock that stops dispatch or recording
+   * (`finalize` ends a detach that was begun). DDL takes no parameters: the
+   * names come from `partition_attached`, quoted.
+   */
+  partitionDetach: (parent: string, part: string, pending: boolean) => ({
+    text: `alter table ${s}.${quoteIdent(parent)} detach partition ${s}.${quoteIdent(part)} ${
+      pending ? 'finalize' : 'concurrently'
+    }`,
+  }),
   partitionHealth: q(
     'partition_health',
     `select today, newest, days_ahead, missing, oldest, days from ${s}.partition_health()`,
