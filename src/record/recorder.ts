@@ -48,6 +48,18 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/**
+ * A worker that runs workflows: the parents its recorded outcomes woke, of
+ * the workflows it runs, come back claimed by it (as claim_jobs returns
+ * jobs), to run without a claim of their own.
+ */
+export interface WokenParents {
+  /** graphile-worker task ids of the workflows this worker runs. */
+  workflowTaskIds: number[];
+  /** Takes the parents' jobs, locked for this worker. */
+  take: (jobs: object[]) => void;
+}
+
 export interface RecorderOptions {
   /** Most outcomes in one statement. (Default: 200) */
   maxBatch?: number;
@@ -71,6 +83,7 @@ export class Recorder {
   #notifyTimer: NodeJS.Timeout | undefined;
   #queue: Pending[] = [];
   #running: Promise<void> | null = null;
+  #woken: WokenParents | undefined;
 
   /** Records the attempts of worker `workerId`. */
   constructor(
@@ -87,6 +100,11 @@ export class Recorder {
     this.#maxBatch = options.maxBatch ?? 200;
     this.#retryForMs = options.retryForMs ?? 60_000;
     this.#notifyEveryMs = options.notifyEveryMs ?? 250;
+  }
+
+  /** From now on, hand the woken parents of workflows this worker runs to `woken.take`. */
+  takeWokenParents(woken: WokenParents): void {
+    this.#woken = woken.workflowTaskIds.length > 0 ? woken : undefined;
   }
 
   /** Resolves once the outcome is committed. */
@@ -156,17 +174,25 @@ export class Recorder {
    * Returns only the results a worker cannot foresee (see `settle`).
    */
   async #write(outcomes: AttemptOutcome[]): Promise<RecordResult[]> {
-    const statement = this.#notifyNow()
-      ? this.#queries.recordOutcomesNotify
-      : this.#queries.recordOutcomes;
+    const notify = this.#notifyNow();
+    const woken = this.#woken;
+    const query = woken
+      ? {
+          ...this.#queries.recordOutcomesTake,
+          values: [this.#workerId, JSON.stringify(outcomes), notify, woken.workflowTaskIds],
+        }
+      : {
+          ...(notify ? this.#queries.recordOutcomesNotify : this.#queries.recordOutcomes),
+          values: [this.#workerId, JSON.stringify(outcomes)],
+        };
     return retryWhileUnreachable(
-      async () =>
-        (
-          await this.#pool.query<RecordResult>({
-            ...statement,
-            values: [this.#workerId, JSON.stringify(outcomes)],
-          })
-        ).rows,
+      async () => {
+        const { rows } = await this.#pool.query<RecordResult & { job?: object | null }>(query);
+        if (!woken) return rows;
+        const jobs = rows.filter((r) => r.job).map((r) => r.job!);
+        if (jobs.length > 0) woken.take(jobs);
+        return rows.filter((r) => !r.job);
+      },
       Date.now() + this.#retryForMs,
       (err, retryInMs) =>
         this.#logger.warn(
