@@ -1,7 +1,9 @@
 -- Wakes a waiting workflow call after one of its awaited steps finished:
 -- once `wake_need` reaches 0 its next job runs now. Further wakes before it
 -- runs change nothing, so duplicates collapse. A call that is not waiting
--- (running) finds the finished step when it suspends.
+-- (running) finds the finished step when it suspends. The calls it woke
+-- are listed for the transaction (woken_calls), so the worker recording
+-- the outcome that woke one can run it next.
 create or replace function :"schema".wake_call(p_call bigint, p_reason text, p_actor text)
 returns boolean
 language plpgsql as $$
@@ -44,6 +46,9 @@ begin
    where c1.id = p_call;
   insert into :"schema".call_events (call_id, event, status, attempt, reason, actor)
   values (p_call, 'woken', 'pending', c.attempts + 1, p_reason, p_actor);
+  perform set_config('pgdispatch.woken_calls',
+                     coalesce(current_setting('pgdispatch.woken_calls', true), '') || p_call || ',',
+                     true);
   return true;
 end
 $$;

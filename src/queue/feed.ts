@@ -103,6 +103,20 @@ export class JobFeed {
     this.#wakeTimers.wakeAt(at);
   }
 
+  /**
+   * Jobs claimed for this worker by another statement (the recording that
+   * woke their workflows): run as a claim's jobs are, or given back if the
+   * worker is stopping.
+   */
+  take(jobs: ClaimedJob[]): void {
+    if (this.#stopping) {
+      void this.#giveBack(jobs);
+      return;
+    }
+    this.#buffer.push(jobs);
+    this.#fill();
+  }
+
   /** Jobs this worker holds: running, waiting for their commit, or buffered. */
   heldJobIds(): string[] {
     return [...this.#slots.ids(), ...this.#buffer.ids()];

@@ -5,9 +5,8 @@
  * next jobs, and history costs little.
  *
  * The dashboard's live tail learns of new attempts from a notification that
- * rides on a group's own statement, at most once every `notifyEveryMs`:
- * groups in between stay silent, and if none follows, a lone notification
- * goes out when the interval ends, so every attempt is announced within it.
+ * rides on a group's own statement, at most once every `notifyEveryMs`
+ * (attempt-notifier.ts).
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -15,6 +14,7 @@ import type { Queries } from '../sql/queries.js';
 import { retryWhileUnreachable } from '../core/backoff.js';
 import { isConnectionError } from '../core/errors.js';
 import { type AttemptStatus, type CallStatus, isRetryable } from '../core/outcome.js';
+import { AttemptNotifier } from './attempt-notifier.js';
 import { unrecordableOutcome } from './outcome-fields.js';
 
 /** One finished attempt, as record_outcomes reads it (functions/record_outcomes.sql). */
@@ -48,6 +48,18 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/**
+ * A worker that runs workflows: the parents its recorded outcomes woke, of
+ * the workflows it runs, come back claimed by it (as claim_jobs returns
+ * jobs), to run without a claim of their own.
+ */
+export interface WokenParents {
+  /** graphile-worker task ids of the workflows this worker runs. */
+  workflowTaskIds: number[];
+  /** Takes the parents' jobs, locked for this worker. */
+  take: (jobs: object[]) => void;
+}
+
 export interface RecorderOptions {
   /** Most outcomes in one statement. (Default: 200) */
   maxBatch?: number;
@@ -64,13 +76,10 @@ export class Recorder {
   readonly #logger: Logger;
   readonly #maxBatch: number;
   readonly #retryForMs: number;
-  readonly #notifyEveryMs: number;
-  #notifiedAt = 0;
-  /** Attempts were recorded since the last notification. */
-  #unannounced = false;
-  #notifyTimer: NodeJS.Timeout | undefined;
+  readonly #notifier: AttemptNotifier;
   #queue: Pending[] = [];
   #running: Promise<void> | null = null;
+  #woken: WokenParents | undefined;
 
   /** Records the attempts of worker `workerId`. */
   constructor(
@@ -86,7 +95,18 @@ export class Recorder {
     this.#logger = logger;
     this.#maxBatch = options.maxBatch ?? 200;
     this.#retryForMs = options.retryForMs ?? 60_000;
-    this.#notifyEveryMs = options.notifyEveryMs ?? 250;
+    this.#notifier = new AttemptNotifier(
+      pool,
+      queries,
+      logger,
+      options.notifyEveryMs ?? 250,
+      () => this.#running,
+    );
+  }
+
+  /** From now on, hand the woken parents of workflows this worker runs to `woken.take`. */
+  takeWokenParents(woken: WokenParents): void {
+    this.#woken = woken.workflowTaskIds.length > 0 ? woken : undefined;
   }
 
   /** Resolves once the outcome is committed. */
@@ -156,17 +176,25 @@ export class Recorder {
    * Returns only the results a worker cannot foresee (see `settle`).
    */
   async #write(outcomes: AttemptOutcome[]): Promise<RecordResult[]> {
-    const statement = this.#notifyNow()
-      ? this.#queries.recordOutcomesNotify
-      : this.#queries.recordOutcomes;
+    const notify = this.#notifier.now();
+    const woken = this.#woken;
+    const query = woken
+      ? {
+          ...this.#queries.recordOutcomesTake,
+          values: [this.#workerId, JSON.stringify(outcomes), notify, woken.workflowTaskIds],
+        }
+      : {
+          ...(notify ? this.#queries.recordOutcomesNotify : this.#queries.recordOutcomes),
+          values: [this.#workerId, JSON.stringify(outcomes)],
+        };
     return retryWhileUnreachable(
-      async () =>
-        (
-          await this.#pool.query<RecordResult>({
-            ...statement,
-            values: [this.#workerId, JSON.stringify(outcomes)],
-          })
-        ).rows,
+      async () => {
+        const { rows } = await this.#pool.query<RecordResult & { job?: object | null }>(query);
+        if (!woken) return rows;
+        const jobs = rows.filter((r) => r.job).map((r) => r.job!);
+        if (jobs.length > 0) woken.take(jobs);
+        return rows.filter((r) => !r.job);
+      },
       Date.now() + this.#retryForMs,
       (err, retryInMs) =>
         this.#logger.warn(
@@ -174,42 +202,6 @@ export class Recorder {
           'database unreachable while recording attempts; retrying',
         ),
     );
-  }
-
-  /** Whether this group's statement carries the notification; if not, one follows within the interval. */
-  #notifyNow(): boolean {
-    if (this.#notifyEveryMs <= 0) return false;
-    const now = Date.now();
-    if (now - this.#notifiedAt >= this.#notifyEveryMs) {
-      this.#notifiedAt = now;
-      this.#unannounced = false;
-      return true;
-    }
-    this.#unannounced = true;
-    this.#notifyTimer ??= setTimeout(
-      () => this.#notifyLate(),
-      this.#notifyEveryMs - (now - this.#notifiedAt),
-    );
-    this.#notifyTimer.unref();
-    return false;
-  }
-
-  /** The interval ended with attempts unannounced: once the writes in flight commit, tell on its own. */
-  #notifyLate(): void {
-    this.#notifyTimer = undefined;
-    if (!this.#unannounced) return;
-    if (this.#running) {
-      // A group still to come carries it, or this runs again once they are written.
-      const again = () => this.#notifyLate();
-      void this.#running.then(again, again);
-      return;
-    }
-    this.#unannounced = false;
-    this.#notifiedAt = Date.now();
-    this.#pool.query(this.#queries.notifyAttempts).catch((err: unknown) => {
-      // Only the live tail's promptness is lost: its poll finds the attempts.
-      this.#logger.debug({ err: (err as Error).message }, 'could not notify the live tail');
-    });
   }
 }
 

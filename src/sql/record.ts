@@ -9,5 +9,11 @@ export const recordStatements = ({ s, q }: Statements) => ({
     'record_outcomes_notify',
     `select * from ${s}.record_outcomes_notify($1, $2::jsonb)`,
   ),
+  // For a worker that runs workflows: the woken parents come back claimed
+  // (functions/record_outcomes_take.sql).
+  recordOutcomesTake: q(
+    'record_outcomes_take',
+    `select * from ${s}.record_outcomes_take($1, $2::jsonb, $3, $4::integer[])`,
+  ),
   notifyAttempts: q('notify_attempts', `select ${s}.notify_attempts()`),
 });

@@ -3,6 +3,11 @@ import type { Statements } from './named.js';
 
 export const workflowStatements = ({ s, q }: Statements) => ({
   recordWorkflow: q('record_workflow', `select * from ${s}.record_workflow($1, $2::jsonb)`),
+  // The same, telling the dashboard's live tail (functions/record_workflow_notify.sql).
+  recordWorkflowNotify: q(
+    'record_workflow_notify',
+    `select * from ${s}.record_workflow_notify($1, $2::jsonb)`,
+  ),
   signal: q('signal', `select ${s}.signal($1, $2::jsonb)::text as id`),
   // For a run whose claim did not bring its steps.
   workflowState: q('workflow_state', `select ${s}.workflow_state($1) as state`),

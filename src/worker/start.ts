@@ -133,6 +133,10 @@ export async function startWorker(
     },
   });
   feed = jobs;
+  recorder.takeWokenParents({
+    workflowTaskIds,
+    take: (woken) => jobs.take(woken as ClaimedJob[]),
+  });
   // Registered before the first claim, so a rescuer never mistakes this
   // worker's jobs for a dead worker's.
   heartbeat = new Heartbeat(rt, {

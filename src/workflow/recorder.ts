@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { retryWhileUnreachable } from '../core/backoff.js';
 import { isConnectionError } from '../core/errors.js';
+import { AttemptNotifier } from '../record/attempt-notifier.js';
 import type { Queries } from '../sql/queries.js';
 
 export type StepKind = 'step' | 'tx' | 'sleep' | 'wait' | 'call' | 'now' | 'random' | 'patch';
@@ -99,15 +100,24 @@ export class StepRecorder {
   readonly #logger: Logger;
   readonly #workerId: string;
   readonly #maxBatch: number;
+  readonly #notifier: AttemptNotifier;
   #queue: Pending[] = [];
   #running: Promise<void> | null = null;
 
-  constructor(pool: pg.Pool, queries: Queries, logger: Logger, workerId: string, maxBatch = 500) {
+  constructor(
+    pool: pg.Pool,
+    queries: Queries,
+    logger: Logger,
+    workerId: string,
+    maxBatch = 500,
+    notifyEveryMs = 250,
+  ) {
     this.#pool = pool;
     this.#queries = queries;
     this.#logger = logger;
     this.#workerId = workerId;
     this.#maxBatch = maxBatch;
+    this.#notifier = new AttemptNotifier(pool, queries, logger, notifyEveryMs, () => this.#running);
   }
 
   /** Resolves once the op is committed. */
@@ -149,11 +159,13 @@ export class StepRecorder {
 
   async #write(ops: StepOp[]): Promise<Row[]> {
     const numbered = ops.map((op, i) => ({ ...op, i }));
+    // A suspension records an attempt, which the dashboard's live tail hears of.
+    const notify = ops.some((op) => op.op === 'suspend') && this.#notifier.now();
     return retryWhileUnreachable(
       async () =>
         (
           await this.#pool.query<Row>({
-            ...this.#queries.recordWorkflow,
+            ...(notify ? this.#queries.recordWorkflowNotify : this.#queries.recordWorkflow),
             values: [this.#workerId, JSON.stringify(numbered)],
           })
         ).rows,

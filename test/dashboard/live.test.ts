@@ -82,6 +82,42 @@ describe('live tail notifications', () => {
     for (let i = 4; i < heard.length; i++) expect(heard[i]! - heard[i - 4]!).toBeGreaterThanOrEqual(500);
   }, 60_000);
 
+  it("a workflow's suspended attempt is announced as a finished one is", async () => {
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    let heard = 0;
+    listener.on('notification', (m) => {
+      if (m.channel === 'pgdispatch:attempts') heard++;
+    });
+    await listener.query('listen "pgdispatch:attempts"');
+    const d = db.dispatch();
+    const waits = d.workflow('waits_for_a_signal', async (_input: null, ctx) => {
+      await ctx.waitFor('go', { key: 'live-tail-never-sent' });
+    });
+    const worker = await d.worker({ pollIntervalMs: 50 });
+    try {
+      const id = await waits.dispatch(null);
+      await eventually(async () => (await d.getCall(id))?.status === 'waiting', {
+        timeoutMs: 10_000,
+        message: 'the workflow did not suspend',
+      });
+      // The only attempt is the suspension: its group, or the lone
+      // notification at the end of the interval, announces it.
+      await eventually(async () => heard > 0, {
+        timeoutMs: 2_000,
+        message: 'no notification for the suspended attempt',
+      });
+      const { rows } = await db.pool.query(
+        `select status from pgdispatch.attempts where call_id = $1`,
+        [id],
+      );
+      expect(rows.map((r) => r.status)).toEqual(['suspended']);
+    } finally {
+      await worker.stop();
+      await listener.end();
+    }
+  });
+
   it('the dashboard holds one LISTEN connection for all its streams, and a notification wakes them', async () => {
     const dash = createDashboard({ pool: db.pool, livePollMs: 60_000 });
     const streams = await Promise.all(

@@ -1,0 +1,58 @@
+/**
+ * The recording that wakes a parent hands it to its worker only if that
+ * worker runs the parent's workflow: a worker that runs the children and
+ * some other workflow leaves the parent to the worker that runs it, which
+ * finishes it with every child's output.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+it("a worker that does not run the parent's workflow leaves the woken parent to one that does", async () => {
+  const children = db.dispatch();
+  children.func('square', (n: number) => n * n);
+  // A workflow of its own, so this worker's recordings hand over woken parents.
+  children.workflow('other', async () => 'other');
+  const parents = db.dispatch();
+  const parent = parents.workflow('sum_of_squares', async (input: { n: number }, ctx) => {
+    const squares = await ctx.gather(
+      Array.from({ length: input.n }, (_, i) => ctx.call<number, number>('square', i + 1)),
+    );
+    return squares.reduce((a, b) => a + b, 0);
+  });
+  // The parents' worker does not run `square`: only the other worker records the children.
+  const parentWorker = await parents.worker({ pollIntervalMs: 100, retention: false });
+  const childWorker = await children.worker({ pollIntervalMs: 100, retention: false });
+  try {
+    const ids = [await parent.dispatch({ n: 10 }), await parent.dispatch({ n: 20 })];
+    await eventually(
+      async () => {
+        const calls = await Promise.all(ids.map((id) => parents.getCall(id)));
+        return calls.every((c) => c?.status === 'succeeded');
+      },
+      { timeoutMs: 15_000, message: 'the parents did not finish' },
+    );
+    const outputs = await Promise.all(ids.map(async (id) => (await parents.getCall(id))?.output));
+    expect(outputs).toEqual([385, 2870]);
+    // No run of a parent failed for want of its function in the children's worker.
+    const { rows } = await db.pool.query(
+      `select a.status, a.worker from pgdispatch.attempts a where a.call_id = any($1::bigint[])
+        order by a.call_id, a.attempt`,
+      [ids],
+    );
+    expect(rows.map((r) => r.status)).toEqual(['suspended', 'ok', 'suspended', 'ok']);
+    expect(new Set(rows.map((r) => r.worker))).toEqual(new Set([parentWorker.id]));
+  } finally {
+    await childWorker.stop();
+    await parentWorker.stop();
+  }
+});
