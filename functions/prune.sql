@@ -3,7 +3,7 @@
 -- now() - older_than, at most batch_size per call, so no statement holds
 -- locks for long; callers loop until it returns less than batch_size.
 -- With kept_only, only calls of days past the window, which dropping their
--- partitions (partition_drop) could not take because a call there had not
+-- partitions (partition_retire) could not take because a call there had not
 -- finished, and of the legacy partition: the days retention drops whole are
 -- left to it.
 create or replace function :"schema".prune(older_than interval, batch_size integer default 1000,
