@@ -46,7 +46,7 @@ const COLUMNS = {
   scheduler_clock: ['id', 'ran_at'],
   debounces: ['function', 'key', 'call_id', 'run_at', 'dispatches'],
   call_keys: ['function', 'idempotency_key', 'call_id'],
-  partition_days: ['day', 'created_at'],
+  partition_days: ['day', 'created_at', 'retiring_at'],
   flow_keys: ['key', 'concurrency_limit', 'rate_limit', 'rate_interval', 'rate_next', 'updated_at'],
   flow_slots: ['call_id', 'key', 'acquired_at'],
   flow_waits: ['call_id', 'key', 'reason', 'attempt', 'not_before', 'since'],

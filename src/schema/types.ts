@@ -134,6 +134,8 @@ export interface CallKeysTable {
 export interface PartitionDaysTable {
   day: number;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** Set while retention detaches and drops the day's partitions; a marked day takes no retries. */
+  retiring_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 /** Debounce keys: the pending call of each key and when it runs. */
