@@ -7,7 +7,8 @@
  * gathering 100 children. Prints a table with ratios and writes
  * bench/results/workflow-<time>.json.
  *
- * Flags: --workflows N (2000), --concurrency N (50), --rounds N (1).
+ * Flags: --workflows N (2000), --concurrency N (50), --rounds N (1),
+ * --days-back N (0: the past days whose partitions exist, as retention keeps them).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,6 +66,7 @@ const arg = (flag: string, dflt: number) => {
 const WORKFLOWS = arg('--workflows', 2_000);
 const CONCURRENCY = arg('--concurrency', 50);
 const ROUNDS = arg('--rounds', 1);
+const DAYS_BACK = arg('--days-back', 0);
 /** `--pgdispatch-only`: skip DBOS (quicker while iterating; ratios need both). */
 const PGDISPATCH_ONLY = process.argv.includes('--pgdispatch-only');
 const LATENCY_SAMPLES = 100;
@@ -171,6 +173,10 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
     return { last: Math.max(...ends), resumed };
   });
   await dispatch.migrate();
+  // `--days-back N`: the daily partitions of N past days exist (empty), as
+  // N days of retention keep them; statements must prune them to stay fast.
+  if (DAYS_BACK > 0)
+    await dispatch.pool.query('select pgdispatch.partitions_create(7, $1)', [DAYS_BACK]);
   const worker = await dispatch.worker({
     concurrency: CONCURRENCY,
     pollIntervalMs: 1_000,

@@ -7,8 +7,14 @@ create or replace function :"schema".child_finished() returns trigger
 language plpgsql as $$
 declare
   r record;
+  v_lo bigint;
+  v_hi bigint;
 begin
-  if not exists (select from finished_new n where n.parent_call_id is not null) then
+  -- The parents' lowest and highest id bound the update of their steps, so
+  -- it starts with only the partitions of their days.
+  select min(n.parent_call_id), max(n.parent_call_id) into v_lo, v_hi
+    from finished_new n where n.parent_call_id is not null;
+  if v_lo is null then
     return null;
   end if;
   -- A parent's row is locked after its steps are updated, as a suspension
@@ -32,6 +38,7 @@ begin
         finished_at = now()
         from fin
        where s.child_call_id = fin.id and s.call_id = fin.parent_call_id and s.status = 'waiting'
+         and s.call_id between v_lo and v_hi
       returning s.call_id, s.seq, fin.id as child, fin.status
     )
     select d.call_id, array_agg(d.seq) as seqs,

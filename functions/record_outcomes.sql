@@ -15,9 +15,16 @@ language plpgsql
 -- planner read both tables whole, by a sequential scan while they looked
 -- small (a queue table is analyzed empty; calls grows from nothing) and, in
 -- the generic plan a session settles on, by a full scan of the calls
--- primary key: every recording read every call there is.
+-- primary key: every recording read every call there is. The batch's
+-- lowest and highest call id bound the update too: `= any(...)` alone
+-- prunes no partition, so every day's primary key was searched for every
+-- id; with the bounds as parameters the plan keeps only the days the batch
+-- holds (usually one) when it starts. That plan is forced: planned afresh
+-- each time the update keeps one partition, which makes its estimate lower
+-- than the generic plan's, so Postgres would plan every recording again.
 set enable_seqscan = off
 set jit = off
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   r record;
@@ -29,7 +36,11 @@ declare
   v_max integer;
   v_reason text;
   v_delay interval;
+  v_lo bigint;
+  v_hi bigint;
 begin
+  select min(x.call_id), max(x.call_id) into v_lo, v_hi
+    from jsonb_to_recordset(outcomes) as x(call_id bigint);
   -- Final outcomes in one set-based statement; the
   -- update returns what the attempt row needs, so nothing joins back.
   return query
@@ -55,7 +66,7 @@ begin
       last_error = case when o.status = 'ok' then cl.last_error else o.error end,
       output = case when o.status = 'ok' then o.output else cl.output end
     from o
-    where cl.id = any(array(select o.call_id from o))
+    where cl.id = any(array(select o.call_id from o)) and cl.id between v_lo and v_hi
       and cl.id = o.call_id and cl.attempts < o.attempt
     returning cl.id, cl.status as call_status, o.attempt, o.started_at, o.finished_at,
               o.duration_ms, o.status, o.http_status, o.error, o.response

@@ -15,6 +15,8 @@ set jit = off
 as $$
 declare
   v_woken bigint[];
+  v_lo bigint;
+  v_hi bigint;
 begin
   return query select r.*, null::json from :"schema".record_outcomes(worker, outcomes) r;
   if notify then
@@ -24,11 +26,14 @@ begin
   if cardinality(v_woken) = 0 then
     return;
   end if;
+  select min(w), max(w) into v_lo, v_hi from unnest(v_woken) w;
   return query
   with due as (
     select j0.id from :"schema".calls p
       join graphile_worker._private_jobs j0 on j0.id = p.job_id
      where p.id = any(v_woken) and p.status = 'pending'
+       -- The bounds prune the partitions no woken parent is in.
+       and p.id between v_lo and v_hi
        and j0.is_available = true and j0.job_queue_id is null and j0.run_at <= now()
        and j0.task_id = any(workflow_task_ids)
        for update of j0 skip locked

@@ -15,9 +15,15 @@ create or replace function :"schema".record_workflow(worker text, ops jsonb)
 returns table (i integer, status text, output jsonb, error text, wake_at timestamptz,
                child_call_id bigint, attempts integer, recorded boolean)
 language plpgsql
+-- The group's lowest and highest call id bound the statements that join it
+-- to steps and calls, so their generic plans (forced, as record_outcomes's
+-- is) start with only the partitions of the group's days.
 set jit = off
+set plan_cache_mode = force_generic_plan
 as $$
 declare
+  v_lo bigint;
+  v_hi bigint;
   r record;
   c :"schema".calls;
   p :"schema".retry_policies;
@@ -33,6 +39,8 @@ declare
   v_trace jsonb;
   v_trace_of bigint;
 begin
+  select min(x.call_id), max(x.call_id) into v_lo, v_hi
+    from jsonb_to_recordset(ops) as x(call_id bigint);
   -- Finished steps, the common op, in one statement.
   return query
   with o as (
@@ -56,11 +64,13 @@ begin
   )
   select o.i, t.status, t.output, t.error, t.wake_at, t.child_call_id, t.attempts, false
     from o join :"schema".steps t on t.call_id = o.call_id and t.seq = o.seq
+                                  and t.call_id between v_lo and v_hi
    where not exists (select from ins where ins.call_id = o.call_id and ins.seq = o.seq);
 
   update :"schema".calls cl set workflow_version = x.version
     from jsonb_to_recordset(ops) as x(call_id bigint, version text)
-   where x.version is not null and cl.id = x.call_id and cl.workflow_version is null;
+   where x.version is not null and cl.id = x.call_id and cl.workflow_version is null
+     and cl.id between v_lo and v_hi;
 
   if not exists (select from jsonb_array_elements(ops) e where e ->> 'op' <> 'put') then
     return;

@@ -156,7 +156,9 @@ describe('record_outcomes', () => {
 });
 
 describe('record_outcomes at scale', () => {
-  it('reaches jobs and calls by primary key in custom and generic plans alike', async () => {
+  it('reaches jobs and calls by primary key, in one partition, in custom and generic plans alike', async () => {
+    // A month of daily partitions, as 30 days of retention keeps.
+    await db.pool.query('select pgdispatch.partitions_create(7, 30)');
     // History a scan would have to read: finished calls the batch never touches.
     await fn.dispatchMany(Array.from({ length: 2_000 }, (_, i) => ({ i })));
     await db.pool.query(`delete from graphile_worker._private_jobs j using pgdispatch.calls c
@@ -180,9 +182,12 @@ describe('record_outcomes at scale', () => {
       );
       expect(plan).toMatch(
         // The partition's primary key (calls_legacy_pkey, calls_p20260314_pkey…).
-        /Index Scan using calls_\w*pkey on calls\w*[^\n]*\n(?:[^\n]*\n)*?\s+Index Cond: \(id = ANY/,
+        /Index Scan using calls_\w*pkey on calls\w*[^\n]*\n(?:[^\n]*\n)*?\s+Index Cond: \(+id = ANY/,
       );
       expect(plan).not.toMatch(/Seq Scan on (calls\w*|_private_jobs)/);
+      // The batch's own day alone: the other partitions are pruned, when
+      // planned (custom plans) or when the generic plan starts.
+      expect(plan.match(/Index Scan using calls_\w*pkey/g)).toHaveLength(1);
     }
   });
 });
