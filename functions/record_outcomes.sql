@@ -17,8 +17,8 @@ language plpgsql
 -- the generic plan a session settles on, by a full scan of the calls
 -- primary key: every recording read every call there is. The batch's
 -- lowest and highest call id bound the update too: `= any(...)` alone
--- prunes no partition, so every day's primary key was searched for every
--- id; with the bounds as parameters the plan keeps only the days the batch
+-- prunes no partition (every day's primary key would be searched for every
+-- id); with the bounds as parameters the plan keeps only the days the batch
 -- holds (usually one) when it starts. That plan is forced: planned afresh
 -- each time the update keeps one partition, which makes its estimate lower
 -- than the generic plan's, so Postgres would plan every recording again.
