@@ -41,10 +41,12 @@ interface Throughput {
 interface WakeStages {
   /** Last child's end to the start of the transaction that recorded it (the `woken` event). */
   toGroup: number;
-  /** That transaction's start to the wake's notification reaching a listener. */
-  groupToNotify: number;
-  /** Notification to the parent's body starting again (claim with its steps). */
-  notifyToRun: number;
+  /**
+   * That transaction's start to the parent's body starting again: the
+   * statement recording the children and waking the parent, its commit, and
+   * the handover of the parent's job with its steps to the recording worker.
+   */
+  groupToRun: number;
   /** Body start to the step after the gather (replay of the 100 call steps). */
   replay: number;
 }
@@ -223,56 +225,38 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
     }
     out.latency.push(summary('pgdispatch', 'commit-to-first-step', lat));
     const wake: number[] = [];
-    // The wake's stages: a listener timestamps notifications, the `woken`
-    // event's time is its transaction's start (wall clock, mapped to now()).
-    const notified: number[] = [];
-    const listener = new pg.Client({ connectionString: url });
-    await listener.connect();
-    listener.on('notification', () => notified.push(now()));
-    await listener.query('listen "jobs:insert"');
+    // The wake's stages: the `woken` event's time is its transaction's start
+    // (wall clock, mapped to now()); the parent's body notes when it starts.
     const wallToNow = now() - Date.now();
-    const stages: Record<keyof WakeStages, number[]> = {
-      toGroup: [],
-      groupToNotify: [],
-      notifyToRun: [],
-      replay: [],
-    };
-    try {
-      for (let i = 0; i < WARMUP_PARENTS + PARENTS; i++) {
-        notified.length = 0;
-        const id = await parent.dispatch(null);
-        for (;;) {
-          const c = await dispatch.getCall(id);
-          if (c?.status === 'succeeded') {
-            const o = c.output as { last: number; resumed: number };
-            wake.push(o.resumed - o.last);
-            const woken = await dispatch.pool.query<{ at: number }>(
-              `select extract(epoch from at) * 1000 as at from pgdispatch.call_events
-                where call_id = $1 and event = 'woken' order by id desc limit 1`,
-              [id],
-            );
-            const group = Number(woken.rows[0]?.at) + wallToNow;
-            const notify = notified.find((t) => t > o.last) ?? Number.NaN;
-            const top = bodyStart.get(id)!;
-            stages.toGroup.push(group - o.last);
-            stages.groupToNotify.push(notify - group);
-            stages.notifyToRun.push(top - notify);
-            stages.replay.push(o.resumed - top);
-            break;
-          }
-          await new Promise((r) => setTimeout(r, 20));
+    const stages: Record<keyof WakeStages, number[]> = { toGroup: [], groupToRun: [], replay: [] };
+    for (let i = 0; i < WARMUP_PARENTS + PARENTS; i++) {
+      const id = await parent.dispatch(null);
+      for (;;) {
+        const c = await dispatch.getCall(id);
+        if (c?.status === 'succeeded') {
+          const o = c.output as { last: number; resumed: number };
+          wake.push(o.resumed - o.last);
+          const woken = await dispatch.pool.query<{ at: number }>(
+            `select extract(epoch from at) * 1000 as at from pgdispatch.call_events
+              where call_id = $1 and event = 'woken' order by id desc limit 1`,
+            [id],
+          );
+          const group = Number(woken.rows[0]?.at) + wallToNow;
+          const top = bodyStart.get(id)!;
+          stages.toGroup.push(group - o.last);
+          stages.groupToRun.push(top - group);
+          stages.replay.push(o.resumed - top);
+          break;
         }
+        await new Promise((r) => setTimeout(r, 20));
       }
-    } finally {
-      await listener.end();
     }
     wake.splice(0, WARMUP_PARENTS);
     for (const xs of Object.values(stages)) xs.splice(0, WARMUP_PARENTS);
     out.latency.push(summary('pgdispatch', 'child-to-parent wake', wake));
     out.wakeStages = {
       toGroup: pct(stages.toGroup, 50),
-      groupToNotify: pct(stages.groupToNotify, 50),
-      notifyToRun: pct(stages.notifyToRun, 50),
+      groupToRun: pct(stages.groupToRun, 50),
       replay: pct(stages.replay, 50),
     };
   } finally {
@@ -467,7 +451,7 @@ async function main(): Promise<void> {
   if (st) {
     lines.push(
       `\npgdispatch wake stages, p50 ms: last child's end → its outcome's transaction ${fmt(st.toGroup, 1)}, ` +
-        `→ notification ${fmt(st.groupToNotify, 1)}, → parent's body runs ${fmt(st.notifyToRun, 1)}, ` +
+        `→ parent's body runs (recorded, woken, handed over) ${fmt(st.groupToRun, 1)}, ` +
         `→ step after the gather (replay) ${fmt(st.replay, 1)}`,
     );
   }

@@ -4,7 +4,9 @@
 -- (wake_call lists them for the transaction) and that this worker runs come
 -- back claimed by it, each with its steps as claim_jobs brings them (rows
 -- with `job` set), so a parent runs again without a claim of its own. A
--- parent's job locked meanwhile (another worker claimed it) is skipped.
+-- parent's job locked meanwhile (another worker claimed it) is skipped. The
+-- wakes' notification waits for the take (pgdispatch.wake_notify), and goes
+-- out only if a woken parent was not taken, for the workers that run it.
 create or replace function :"schema".record_outcomes_take(worker text, outcomes jsonb,
                                                           notify boolean,
                                                           workflow_task_ids integer[])
@@ -17,8 +19,11 @@ declare
   v_woken bigint[];
   v_lo bigint;
   v_hi bigint;
+  v_taken integer;
 begin
+  perform set_config('pgdispatch.wake_notify', 'later', true);
   return query select r.*, null::json from :"schema".record_outcomes(worker, outcomes) r;
+  perform set_config('pgdispatch.wake_notify', '', true);
   if notify then
     perform :"schema".notify_attempts();
   end if;
@@ -49,5 +54,9 @@ begin
                            'workflow', :"schema".workflow_state(:"schema".job_call_id(c.payload)))
     from claimed c
    order by c.priority, c.run_at;
+  get diagnostics v_taken = row_count;
+  if v_taken < cardinality(v_woken) then
+    perform :"schema".notify_jobs(cardinality(v_woken) - v_taken, 0);
+  end if;
 end
 $$;

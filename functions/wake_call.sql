@@ -3,13 +3,18 @@
 -- runs change nothing, so duplicates collapse. A call that is not waiting
 -- (running) finds the finished step when it suspends. The calls it woke
 -- are listed for the transaction (woken_calls), so the worker recording
--- the outcome that woke one can run it next.
+-- the outcome that woke one can run it next. That recording
+-- (record_outcomes_take) sets pgdispatch.wake_notify to 'later' for its
+-- transaction: it notifies the workers itself, and only for the parents it
+-- did not take, so a handed-over parent costs no other worker a claim.
 create or replace function :"schema".wake_call(p_call bigint, p_reason text, p_actor text)
 returns boolean
 language plpgsql as $$
 declare
   c :"schema".calls;
   v_job bigint;
+  v_notify integer := case when current_setting('pgdispatch.wake_notify', true) = 'later'
+                           then null else 0 end;
 begin
   -- Most wakes of a gather only count down.
   update :"schema".calls c1 set wake_need = c1.wake_need - 1
@@ -33,13 +38,13 @@ begin
       v_job := null;
     else
       v_job := c.job_id;
-      perform pg_notify('jobs:insert', format('{"r":%s,"count":1}', random()));
+      perform :"schema".notify_jobs(1, v_notify);
     end if;
   end if;
   if v_job is null then
-    v_job := :"schema".insert_job(
+    v_job := :"schema".insert_job_notify(
       c.function, :"schema".job_payload(c.id, c.attempts + 1, c.input, c.trace_context),
-      now(), c.priority);
+      now(), c.priority, v_notify);
   end if;
   update :"schema".calls c1
      set status = 'pending', wake_need = 0, job_id = v_job, next_attempt_at = now()

@@ -56,3 +56,30 @@ it("a worker that does not run the parent's workflow leaves the woken parent to 
     await parentWorker.stop();
   }
 });
+
+it('a parent left to another worker is announced: that worker wakes without polling', async () => {
+  const children = db.dispatch();
+  children.func('cube', (n: number) => n * n * n);
+  children.workflow('other', async () => 'other');
+  const parents = db.dispatch();
+  const parent = parents.workflow('sum_of_cubes', async (input: { n: number }, ctx) => {
+    const cubes = await ctx.gather(
+      Array.from({ length: input.n }, (_, i) => ctx.call<number, number>('cube', i + 1)),
+    );
+    return cubes.reduce((a, b) => a + b, 0);
+  });
+  // Neither worker polls within the test's time: only notifications move the calls.
+  const parentWorker = await parents.worker({ pollIntervalMs: 60_000, retention: false });
+  const childWorker = await children.worker({ pollIntervalMs: 60_000, retention: false });
+  try {
+    const id = await parent.dispatch({ n: 5 });
+    await eventually(async () => (await parents.getCall(id))?.status === 'succeeded', {
+      timeoutMs: 10_000,
+      message: 'the parent was not woken',
+    });
+    expect((await parents.getCall(id))?.output).toBe(225);
+  } finally {
+    await childWorker.stop();
+    await parentWorker.stop();
+  }
+});
