@@ -386,14 +386,14 @@ async function removeOneDay(c: Config, db: PhaseDb, admin: pg.Pool): Promise<Rem
     // When the day left the history: the detaches are done once none of its
     // partitions is attached; the drop that follows frees their files.
     let detachedAt = Number.NaN;
-    const t0 = { at: 0 };
+    let started = 0;
     const drop = await underLoad(
       c,
       db,
       admin,
       'drop partitions (dropFinishedPartitions)',
       async () => {
-        t0.at = performance.now();
+        started = performance.now();
         let watching = true;
         const watch = (async () => {
           while (watching) {
@@ -425,7 +425,7 @@ async function removeOneDay(c: Config, db: PhaseDb, admin: pg.Pool): Promise<Rem
     );
     out.push({
       ...drop,
-      detachedSeconds: (detachedAt - t0.at) / 1000,
+      detachedSeconds: (detachedAt - started) / 1000,
       freedBytes: Number(sized[0]!.bytes),
     });
     const total = await count(first + 1);

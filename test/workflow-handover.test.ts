@@ -17,21 +17,38 @@ afterAll(async () => {
   await db?.drop();
 });
 
-it("a worker that does not run the parent's workflow leaves the woken parent to one that does", async () => {
+/**
+ * Two workers on one database: the children's runs `child` (and a workflow of
+ * its own, so its recordings hand over the parents they wake), the parents'
+ * runs `sum_of_<child>`, a workflow summing `child` of 1..n, and not `child`:
+ * only the children's worker records the children.
+ */
+async function splitWorkers(child: string, f: (n: number) => number, pollIntervalMs: number) {
   const children = db.dispatch();
-  children.func('square', (n: number) => n * n);
-  // A workflow of its own, so this worker's recordings hand over woken parents.
+  children.func(child, f);
   children.workflow('other', async () => 'other');
   const parents = db.dispatch();
-  const parent = parents.workflow('sum_of_squares', async (input: { n: number }, ctx) => {
-    const squares = await ctx.gather(
-      Array.from({ length: input.n }, (_, i) => ctx.call<number, number>('square', i + 1)),
+  const parent = parents.workflow(`sum_of_${child}`, async (input: { n: number }, ctx) => {
+    const values = await ctx.gather(
+      Array.from({ length: input.n }, (_, i) => ctx.call<number, number>(child, i + 1)),
     );
-    return squares.reduce((a, b) => a + b, 0);
+    return values.reduce((a, b) => a + b, 0);
   });
-  // The parents' worker does not run `square`: only the other worker records the children.
-  const parentWorker = await parents.worker({ pollIntervalMs: 100, retention: false });
-  const childWorker = await children.worker({ pollIntervalMs: 100, retention: false });
+  const parentWorker = await parents.worker({ pollIntervalMs, retention: false });
+  const childWorker = await children.worker({ pollIntervalMs, retention: false });
+  return {
+    parents,
+    parent,
+    parentWorker,
+    stop: async () => {
+      await childWorker.stop();
+      await parentWorker.stop();
+    },
+  };
+}
+
+it("a worker that does not run the parent's workflow leaves the woken parent to one that does", async () => {
+  const { parents, parent, parentWorker, stop } = await splitWorkers('square', (n) => n * n, 100);
   try {
     const ids = [await parent.dispatch({ n: 10 }), await parent.dispatch({ n: 20 })];
     await eventually(
@@ -52,25 +69,13 @@ it("a worker that does not run the parent's workflow leaves the woken parent to 
     expect(rows.map((r) => r.status)).toEqual(['suspended', 'ok', 'suspended', 'ok']);
     expect(new Set(rows.map((r) => r.worker))).toEqual(new Set([parentWorker.id]));
   } finally {
-    await childWorker.stop();
-    await parentWorker.stop();
+    await stop();
   }
 });
 
 it('a parent left to another worker is announced: that worker wakes without polling', async () => {
-  const children = db.dispatch();
-  children.func('cube', (n: number) => n * n * n);
-  children.workflow('other', async () => 'other');
-  const parents = db.dispatch();
-  const parent = parents.workflow('sum_of_cubes', async (input: { n: number }, ctx) => {
-    const cubes = await ctx.gather(
-      Array.from({ length: input.n }, (_, i) => ctx.call<number, number>('cube', i + 1)),
-    );
-    return cubes.reduce((a, b) => a + b, 0);
-  });
   // Neither worker polls within the test's time: only notifications move the calls.
-  const parentWorker = await parents.worker({ pollIntervalMs: 60_000, retention: false });
-  const childWorker = await children.worker({ pollIntervalMs: 60_000, retention: false });
+  const { parents, parent, stop } = await splitWorkers('cube', (n) => n * n * n, 60_000);
   try {
     const id = await parent.dispatch({ n: 5 });
     await eventually(async () => (await parents.getCall(id))?.status === 'succeeded', {
@@ -79,7 +84,6 @@ it('a parent left to another worker is announced: that worker wakes without poll
     });
     expect((await parents.getCall(id))?.output).toBe(225);
   } finally {
-    await childWorker.stop();
-    await parentWorker.stop();
+    await stop();
   }
 });
