@@ -18,7 +18,7 @@ const IDLE_MS = 60_000;
 
 interface OriginState {
   active: number;
-  /** This worker's share of the origin's limit; until the first report, its bound. */
+  /** This worker's share of the origin's limit; until the first report, the starting limit. */
   share: number;
   /** The bound: perOriginConcurrency, or an endpoint's max_concurrency. */
   max: number;
@@ -35,6 +35,11 @@ export function isOverload(status: AttemptStatus, httpStatus: number | undefined
     status === 'tcp_error' ||
     (status === 'temporary_error' && httpStatus === 503)
   );
+}
+
+/** A new origin's limit: a quarter of its bound, as `origin_concurrency_report` inserts it. */
+function startingLimit(max: number): number {
+  return Math.max(1, Math.floor(max / 4));
 }
 
 export class AdaptiveConcurrency {
@@ -65,14 +70,18 @@ export class AdaptiveConcurrency {
   ): ((status: AttemptStatus, httpStatus: number | undefined) => void) | undefined {
     let s = this.#origins.get(origin);
     if (!s) {
-      s = { active: 0, share: max, max, ok: 0, overload: 0, usedAt: 0 };
+      // Until the first report answers, start where a new origin's limit
+      // starts (a quarter of the bound), and report at once: starting at the
+      // bound, every worker would send a full burst before it learns better.
+      s = { active: 0, share: startingLimit(max), max, ok: 0, overload: 0, usedAt: 0 };
       this.#origins.set(origin, s);
+      this.#arm(0);
     }
     s.max = max;
     s.usedAt = Date.now();
     // Reports go on while the origin is in use, refused requests included:
     // a worker whose share is 0 must learn when it grows.
-    this.#arm();
+    this.#arm(REPORT_MS);
     if (s.active >= Math.min(s.share, max)) return undefined;
     s.active++;
     const state = s;
@@ -97,17 +106,21 @@ export class AdaptiveConcurrency {
     await this.#reporting;
   }
 
-  #arm(): void {
-    if (this.#timer || this.#closed) return;
+  #arm(delayMs: number): void {
+    if (this.#closed) return;
+    if (this.#timer) {
+      if (delayMs > 0 || this.#reporting) return;
+      clearTimeout(this.#timer);
+    }
     this.#timer = setTimeout(() => {
       this.#reporting = this.#report().finally(() => {
         this.#reporting = null;
         this.#timer = undefined;
         if ([...this.#origins.values()].some((s) => s.active > 0 || s.ok + s.overload > 0)) {
-          this.#arm();
+          this.#arm(REPORT_MS);
         }
       });
-    }, REPORT_MS);
+    }, delayMs);
     this.#timer.unref();
   }
 
