@@ -135,6 +135,45 @@ describe('dispatch inside the caller transaction', () => {
       await worker.stop();
     }
   });
+
+  it("a first dispatch in a transaction holding the pool's only connection needs no second one", async () => {
+    // An application's pool of one, shared with pgdispatch; the function is
+    // new to the database, so the dispatch must register it first.
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const d = db.dispatch({ pool });
+    d.func('first_in_tx', async () => undefined);
+    const within = <T>(p: Promise<T>): Promise<T> =>
+      Promise.race([
+        p,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('dispatch waited for a second connection')), 5_000),
+        ),
+      ]);
+    const calls = () => count("select 1 from pgdispatch.calls where function = 'first_in_tx'");
+    try {
+      const client = await pool.connect();
+      try {
+        await client.query('begin');
+        await within(d.dispatch('first_in_tx', { n: 1 }, { tx: client }));
+        await client.query('rollback');
+        await client.query('begin');
+        await within(d.dispatchMany('first_in_tx', [{ n: 2 }, { n: 3 }], { tx: client }));
+        await client.query('commit');
+      } finally {
+        client.release();
+      }
+      expect(await calls()).toBe(2);
+      // The registration on the pool ran once the connection was free.
+      await eventually(
+        async () => (await count("select 1 from pgdispatch.functions where name = 'first_in_tx'")) === 1,
+      );
+      await d.dispatch('first_in_tx', { n: 4 });
+      expect(await calls()).toBe(3);
+    } finally {
+      await d.close();
+      await pool.end();
+    }
+  });
 });
 
 describe('dispatch from SQL', () => {

@@ -93,8 +93,8 @@ describe.skipIf(!version)(`through PgBouncer in transaction mode (${version})`, 
             ).rows[0].n === 1,
           { timeoutMs: 5_000, message: 'one LISTEN session' },
         );
-        // The first dispatch registers the functions on a connection of its
-        // own; the user transactions below hold every server connection.
+        // One dispatch outside a transaction; then 60 user transactions
+        // share the three server connections.
         const first = await d.dispatch('record', { n: -1 });
         const ids = await Promise.all(
           Array.from({ length: 60 }, async (_, n) => {
@@ -139,6 +139,40 @@ describe.skipIf(!version)(`through PgBouncer in transaction mode (${version})`, 
       }
     } finally {
       await d.close();
+    }
+  });
+
+  it('a first dispatch in a transaction holding its only server connection needs no other', async () => {
+    await db.dispatch().migrate();
+    const single = await startPgBouncer(db.url, 1);
+    const app = new pg.Pool({ connectionString: single.url, max: 5 });
+    app.on('error', () => undefined);
+    const d = createDispatch({ connectionString: single.url, logger: quietLogger(), maxPoolSize: 5 });
+    // New to the database: the dispatch registers it first.
+    d.func('single_server', () => undefined);
+    try {
+      const client = await app.connect();
+      try {
+        await client.query('begin');
+        const id = await Promise.race([
+          d.dispatch('single_server', { n: 1 }, { tx: client }),
+          new Promise<never>((_, reject) =>
+            setTimeout(() => reject(new Error('dispatch waited for another server connection')), 5_000),
+          ),
+        ]);
+        await client.query('commit');
+        expect(id).toMatch(/^\d+$/);
+      } finally {
+        client.release();
+      }
+      const { rows } = await db.pool.query(
+        `select count(*)::int as n from pgdispatch.calls where function = 'single_server'`,
+      );
+      expect(rows[0].n).toBe(1);
+    } finally {
+      await d.close();
+      await app.end();
+      await single.stop();
     }
   });
 

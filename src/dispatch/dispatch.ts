@@ -66,7 +66,10 @@ export class Dispatcher {
   readonly #registry: FunctionRegistry;
   readonly #maxInputBytes: number;
   readonly #notify: NotifyLimiter;
+  /** The registration of the functions on the pool, once started. */
   #registered: Promise<void> | null = null;
+  /** That registration committed: a dispatch needs nothing before its statement. */
+  #registeredDone = false;
 
   constructor(
     rt: Runtime,
@@ -98,7 +101,7 @@ export class Dispatcher {
       Object.assign(sqlOptions, debounce);
     }
     const serialized = serializeInput(value, this.#maxInputBytes);
-    await this.#ensureRegistered();
+    await this.#ensureRegistered(options.tx);
     if (!openTelemetryLoaded()) await loadOpenTelemetry();
     const span = startDispatchSpan(name, 1);
     if (span) sqlOptions['trace_context'] = span.carrier;
@@ -139,7 +142,7 @@ export class Dispatcher {
     if (values.some((v) => v instanceof Promise)) values = await Promise.all(values);
     const sqlOptions = this.#notify.apply(callOptionsToSql(options));
     const serialized = `[${values.map((input) => serializeInput(input, this.#maxInputBytes)).join(',')}]`;
-    await this.#ensureRegistered();
+    await this.#ensureRegistered(options.tx);
     if (!openTelemetryLoaded()) await loadOpenTelemetry();
     const span = startDispatchSpan(name, inputs.length);
     if (span) sqlOptions['trace_context'] = span.carrier;
@@ -156,6 +159,7 @@ export class Dispatcher {
   /** A function was added: record the functions again before the next dispatch. */
   changed(): void {
     this.#registered = null;
+    this.#registeredDone = false;
   }
 
   /** The input to store (a schema's output), or its promise for an async schema. */
@@ -164,14 +168,36 @@ export class Dispatcher {
     return validate ? validateInput(name, validate, input) : input;
   }
 
-  #ensureRegistered(): Promise<void> {
+  /**
+   * The functions' rows exist before a call's statement needs them. Without
+   * a transaction, the registration runs on the pool. With one, it runs
+   * inside it as well until the one on the pool has committed: waiting for
+   * a pool connection while the caller holds one could wait forever (every
+   * client of the pool in such a transaction, or a pooler with one server
+   * connection). Rows written in a transaction that rolls back go with it;
+   * the registration on the pool lands meanwhile.
+   */
+  async #ensureRegistered(tx: Transaction | undefined): Promise<void> {
+    if (this.#registeredDone) return;
+    const onPool = this.#registerOnPool();
+    if (tx === undefined) return onPool;
+    // Its error, if any, comes again from the registration in `tx`.
+    onPool.catch(() => undefined);
+    await registerFunctions(this.#rt, this.#registry, false, tx);
+  }
+
+  #registerOnPool(): Promise<void> {
     if (!this.#registered) {
-      this.#registered = registerFunctions(this.#rt, this.#registry, false).catch(
+      const registering: Promise<void> = registerFunctions(this.#rt, this.#registry, false).then(
+        () => {
+          if (this.#registered === registering) this.#registeredDone = true;
+        },
         (err: unknown) => {
-          this.#registered = null;
+          if (this.#registered === registering) this.#registered = null;
           throw err;
         },
       );
+      this.#registered = registering;
     }
     return this.#registered;
   }
@@ -185,16 +211,19 @@ export async function registerFunctions(
   rt: Runtime,
   registry: Registry,
   overwrite: boolean,
+  tx?: Transaction,
 ): Promise<void> {
-  const defs = registry
-    .names()
+  // In name order: two registrations of new functions (which may run in
+  // callers' transactions) then take their rows' locks in one order.
+  const defs = [...registry.names()]
+    .sort()
     .map((name) => registry.get(name)!)
     .map((f) => ({
       name: f.name,
       retry_policy: f.options.retryPolicy,
       max_attempts: f.options.maxAttempts ?? null,
     }));
-  await runIn(rt, undefined, rt.queries.registerFunctions, [JSON.stringify(defs), overwrite]);
+  await runIn(rt, tx, rt.queries.registerFunctions, [JSON.stringify(defs), overwrite]);
 }
 
 function debounceSqlOptions(o: CallOptions): Record<string, unknown> {
