@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, eventually, quietLogger, type TestDatabase } from './support/db.js';
 import { pgbouncerVersion, startPgBouncer, type PgBouncer } from './support/pgbouncer.js';
 import { CLI, ROOT, runCli } from './support/processes.js';
-import { createDispatch } from '../src/index.js';
+import { createDispatch, dropFinishedPartitions } from '../src/index.js';
 
 const version = pgbouncerVersion();
 if (!version) {
@@ -54,7 +54,10 @@ describe.skipIf(!version)(`through PgBouncer in transaction mode (${version})`, 
       const codes = results
         .filter((r) => r.status === 'rejected')
         .map((r) => {
-          const e = (r as PromiseRejectedResult).reason as { code?: string; cause?: { code?: string } };
+          const e = (r as PromiseRejectedResult).reason as {
+            code?: string;
+            cause?: { code?: string };
+          };
           return e.cause?.code ?? e.code;
         });
       expect(codes.length).toBeGreaterThan(0);
@@ -131,7 +134,11 @@ describe.skipIf(!version)(`through PgBouncer in transaction mode (${version})`, 
         expect(call?.output).toEqual({ n: 0 });
         expect((await d.getAttempts(ids[0]!)).map((a) => a.status)).toEqual(['ok']);
         expect((await d.getHistory(ids[0]!)).length).toBeGreaterThan(0);
-        const later = await d.dispatch('record', { n: 200 }, { runAt: new Date(Date.now() + 3_600_000) });
+        const later = await d.dispatch(
+          'record',
+          { n: 200 },
+          { runAt: new Date(Date.now() + 3_600_000) },
+        );
         expect(await d.cancel(later, { reason: 'test' })).toBe(true);
         expect(await d.retry(later)).toBe(true);
       } finally {
@@ -142,12 +149,18 @@ describe.skipIf(!version)(`through PgBouncer in transaction mode (${version})`, 
     }
   });
 
-  it('a first dispatch in a transaction holding its only server connection needs no other', async () => {
+  it('with one server connection: a first dispatch in a transaction needs no other, retention leaves no setting on it', async () => {
     await db.dispatch().migrate();
     const single = await startPgBouncer(db.url, 1);
     const app = new pg.Pool({ connectionString: single.url, max: 5 });
     app.on('error', () => undefined);
-    const d = createDispatch({ connectionString: single.url, logger: quietLogger(), maxPoolSize: 5 });
+    // One pooled URL only: no named statements (docs/scale.md).
+    const d = createDispatch({
+      connectionString: single.url,
+      preparedStatements: false,
+      logger: quietLogger(),
+      maxPoolSize: 5,
+    });
     // New to the database: the dispatch registers it first.
     d.func('single_server', () => undefined);
     try {
@@ -157,7 +170,10 @@ describe.skipIf(!version)(`through PgBouncer in transaction mode (${version})`, 
         const id = await Promise.race([
           d.dispatch('single_server', { n: 1 }, { tx: client }),
           new Promise<never>((_, reject) =>
-            setTimeout(() => reject(new Error('dispatch waited for another server connection')), 5_000),
+            setTimeout(
+              () => reject(new Error('dispatch waited for another server connection')),
+              5_000,
+            ),
           ),
         ]);
         await client.query('commit');
@@ -169,6 +185,25 @@ describe.skipIf(!version)(`through PgBouncer in transaction mode (${version})`, 
         `select count(*)::int as n from pgdispatch.calls where function = 'single_server'`,
       );
       expect(rows[0].n).toBe(1);
+
+      // Retention through the pooler: a day's partitions detached and
+      // dropped, and nothing of its session stays on the one server
+      // connection the next client gets.
+      await db.pool.query('select pgdispatch.partitions_create(1)'); // today's: the newest stays
+      const day = Math.floor(Date.now() / 86_400_000) - 45;
+      const tables = ['calls', 'attempts', 'call_events', 'steps'];
+      for (const t of tables) {
+        const name = (
+          await db.pool.query('select pgdispatch.partition_name($1, $2) as n', [t, day])
+        ).rows[0].n;
+        await db.pool.query(
+          `create table pgdispatch.${name} partition of pgdispatch.${t}
+             for values from (${BigInt(day) << 33n}) to (${BigInt(day + 1) << 33n})`,
+        );
+      }
+      await db.pool.query('insert into pgdispatch.partition_days (day) values ($1)', [day]);
+      expect(await dropFinishedPartitions(d, { olderThanMs: 30 * 86_400_000 })).toEqual([day]);
+      expect((await app.query('show lock_timeout')).rows[0].lock_timeout).toBe('0');
     } finally {
       await d.close();
       await app.end();
@@ -183,7 +218,14 @@ describe.skipIf(!version)(`through PgBouncer in transaction mode (${version})`, 
     expect(migrated.code).toBe(0);
     const child = spawn(
       process.execPath,
-      [CLI, 'worker', '--module', 'test/fixtures/counting-functions.mjs', '--poll-interval', '60000'],
+      [
+        CLI,
+        'worker',
+        '--module',
+        'test/fixtures/counting-functions.mjs',
+        '--poll-interval',
+        '60000',
+      ],
       { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     children.push(child);

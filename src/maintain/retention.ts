@@ -115,12 +115,14 @@ export function dropFinishedPartitions(
  * DETACH … CONCURRENTLY cannot run in a transaction, so the detaches go one
  * statement each on a connection of their own. Stops at the first day kept
  * or lock not had; a round cut short leaves its day marked, and a later one
- * finishes it. Returns the days dropped (days since 1970-01-01 UTC).
+ * finishes it. Each detach may wait `detachWaitMs` (see detachDay). Returns
+ * the days dropped (days since 1970-01-01 UTC).
  */
 export async function dropPartitions(
   rt: Runtime,
   olderThanMs: number,
   stopped: () => boolean = () => false,
+  detachWaitMs: number = DETACH_WAIT_MS,
 ): Promise<number[]> {
   const days: number[] = [];
   while (!stopped()) {
@@ -129,43 +131,59 @@ export async function dropPartitions(
       RETIRE_LOCK_MS,
     ]);
     if (row.day === null) break;
-    await detachDay(rt, row.day);
+    await detachDay(rt, row.day, detachWaitMs);
     await run(rt, rt.queries.partitionRetiredDrop, [row.day]);
     days.push(row.day);
   }
   return days;
 }
 
-async function detachDay(rt: Runtime, day: number): Promise<void> {
+/**
+ * A detach waits for the transactions that still use its partition: one
+ * left open elsewhere must not hold a worker's round forever, so a detach
+ * still running after `waitMs` is cancelled from another connection. (Not
+ * by a session's lock_timeout: behind a pooler in transaction mode that
+ * setting would stay on a server connection that other clients get next,
+ * and need not be the one the detach runs on.) A detach cut short is
+ * finished (FINALIZE) by the next round.
+ */
+async function detachDay(rt: Runtime, day: number, waitMs: number): Promise<void> {
   const parts = await run<{ parent: string; part: string; pending: boolean }>(
     rt,
     rt.queries.partitionAttached,
     [day],
   );
   if (parts.length === 0) return;
+  // One connection for the detaches, so that a cancel arriving just as one
+  // ends can only reach the next of them.
   const client = await rt.pool.connect();
   try {
-    // A detach waits for the transactions that still use the partition:
-    // one left open elsewhere must not hold a worker's round forever. A
-    // detach cut short is finished (FINALIZE) by the next round. (Behind a
-    // pooler in transaction mode the setting may land on another server
-    // connection; workers run this on their direct connection.)
-    await client.query(`set lock_timeout = ${DETACH_LOCK_MS}`);
     for (const p of parts) {
-      await client.query(rt.queries.partitionDetach(p.parent, p.part, p.pending));
+      const detach = rt.queries.partitionDetach(p.parent, p.part, p.pending);
+      let cancelling: Promise<unknown> | undefined;
+      const timer = setTimeout(() => {
+        cancelling = rt.pool
+          .query({ ...rt.queries.partitionDetachCancel, values: [detach.text, waitMs] })
+          .catch(() => undefined);
+      }, waitMs);
+      try {
+        await client.query(detach);
+      } finally {
+        clearTimeout(timer);
+        await cancelling;
+      }
     }
   } catch (err) {
     throw fromPgError(err);
   } finally {
-    // Closed, not returned: nothing of this session's setting outlives it.
-    client.release(true);
+    client.release();
   }
 }
 
 /** How long marking a day waits for a manual retry of one of its calls. */
 const RETIRE_LOCK_MS = 500;
 /** How long a detach waits for a lock, or for the transactions that may still see its partition. */
-const DETACH_LOCK_MS = 10_000;
+const DETACH_WAIT_MS = 10_000;
 
 /** 20260314 for a day number. */
 export function dayName(day: number): string {

@@ -41,6 +41,17 @@ export const maintainStatements = ({ s, q }: Statements) => ({
       pending ? 'finalize' : 'concurrently'
     }`,
   }),
+  /**
+   * Cancels a detach (by its statement text, $1) that has run for at least
+   * $2 ms, from another connection.
+   */
+  partitionDetachCancel: q(
+    'partition_detach_cancel',
+    `select pg_cancel_backend(a.pid) as cancelled from pg_stat_activity a
+      where a.datname = current_database() and a.pid <> pg_backend_pid()
+        and a.state = 'active' and a.query = $1
+        and a.query_start <= now() - make_interval(secs => $2::float8 / 1000)`,
+  ),
   partitionHealth: q(
     'partition_health',
     `select today, newest, days_ahead, missing, oldest, days from ${s}.partition_health()`,
