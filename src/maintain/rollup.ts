@@ -5,7 +5,6 @@
  * id past a watermark. The dashboard's stats read the rollup, never a scan
  * of attempts; recording an attempt does no extra work for it.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { runOne, type Runtime } from '../sql/runtime.js';
 import { PeriodicService } from './service.js';
@@ -54,7 +53,7 @@ export class StatsRollup extends PeriodicService {
         const added = await this.runOnce();
         total += added;
         if (added < this.#batchSize) break;
-        await sleep(performance.now() - started);
+        await this.pause(performance.now() - started);
       }
       this.outage.ok('stats rollup');
       if (total > 0) this.logger.debug({ added: total }, 'stats rollup added attempts');

@@ -3,6 +3,7 @@
  * (never two at once), a stop that waits for the round in flight, and
  * failures logged once per outage.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { OutageLog } from '../core/outage.js';
 
@@ -13,6 +14,7 @@ export abstract class PeriodicService {
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | null = null;
   #stopped = false;
+  readonly #stopping = new AbortController();
 
   constructor(logger: Logger, intervalMs: number) {
     this.logger = logger;
@@ -26,6 +28,11 @@ export abstract class PeriodicService {
 
   protected get stopped(): boolean {
     return this.#stopped;
+  }
+
+  /** Waits `ms`, or less when the service stops meanwhile (a round's pause must not hold up a stop). */
+  protected pause(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.#stopping.signal }).catch(() => undefined);
   }
 
   /** One round; it catches and logs its own errors. */
@@ -51,6 +58,7 @@ export abstract class PeriodicService {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stopping.abort();
     clearTimeout(this.#timer);
     await this.#round;
   }
