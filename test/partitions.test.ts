@@ -8,7 +8,7 @@ import { get } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropPartitions, Retention } from '../src/maintain/retention.js';
-import type { Dispatch } from '../src/index.js';
+import { type Dispatch, retryCalls } from '../src/index.js';
 import { runtimeOf } from '../src/sql/runtime.js';
 import { createTestDatabase, eventually, quietLogger, type TestDatabase } from './support/db.js';
 
@@ -384,6 +384,19 @@ describe('retention by partition', () => {
       code: 'PD005',
       message: expect.stringContaining('past retention'),
     });
+    // A bulk retry passes the marked day's calls over, and fails nothing.
+    expect(await retryCalls(d, { status: 'failed', function: 'part_fn' })).toEqual({
+      matched: 10,
+      changed: 0,
+    });
+    expect(
+      (
+        await q(
+          `select count(*)::int as n from pgdispatch.calls where id = any($1) and status = 'failed'`,
+          [rows.map((r) => r.id)],
+        )
+      ).rows[0].n,
+    ).toBe(10);
     // Another maintainer leaves a day marked moments ago to the one on it.
     expect((await q(`select pgdispatch.partition_retire('30 days') as day`)).rows[0].day).toBe(
       null,

@@ -92,14 +92,22 @@ async function bulk(
   if (statuses.length === 0 || total === 0) return { matched: total, changed: 0 };
   let cursor = '0';
   for (;;) {
-    const rows = await run<{ id: string; done: boolean }>(rt, q[query], [
+    const params = [
       ...filter,
       cursor,
       batchSize,
       boundedText(String(options.actor ?? 'api'), 200),
       boundedText(String(options.reason ?? defaultReason), 2_000),
       counted.max_id,
-    ]);
+    ];
+    const rows = await run<{ id: string; done: boolean }>(rt, q[query], params).catch(
+      // A day that retention marked after the batch's snapshot: its calls
+      // are refused (INVALID_STATE); the batch again passes them over.
+      (err: unknown) => {
+        if (!(err instanceof DispatchError && err.code === 'INVALID_STATE')) throw err;
+        return run<{ id: string; done: boolean }>(rt, q[query], params);
+      },
+    );
     if (rows.length === 0) break;
     progress.done += rows.length;
     progress.changed += rows.filter((r) => r.done).length;

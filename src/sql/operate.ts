@@ -3,10 +3,17 @@ import { CALL_FILTER, type Statements } from './named.js';
 
 export const operateStatements = ({ s, q }: Statements) => ({
   retryOne: q('retry_one', `select ${s}.retry_call($1, $2, coalesce($3, 'manual retry')) as done`),
+  // A call of a day that retention is dropping (partition_days.retiring_at)
+  // is passed over, not retried: retry_call would refuse it (PD005) and
+  // fail the whole batch.
   retryBatch: q(
     'retry_batch',
-    `select b.id::text, ${s}.retry_call(b.id, $6, $7) as done
-       from (select c.id from ${s}.calls c
+    `select b.id::text, case when b.retiring then false else ${s}.retry_call(b.id, $6, $7) end as done
+       from (select c.id,
+                    exists (select from ${s}.partition_days p
+                             where p.day = (c.id >> 33)::integer and p.retiring_at is not null)
+                      as retiring
+               from ${s}.calls c
               where ${CALL_FILTER} and c.id > $4::bigint and c.id <= $8::bigint
               order by c.id limit $5) b
       order by b.id`,
