@@ -15,6 +15,7 @@ import { retryWhileUnreachable } from '../core/backoff.js';
 import { isConnectionError } from '../core/errors.js';
 import { type AttemptStatus, type CallStatus, isRetryable } from '../core/outcome.js';
 import { AttemptNotifier } from './attempt-notifier.js';
+import { GroupCommit } from './group-commit.js';
 import { unrecordableOutcome } from './outcome-fields.js';
 
 /** One finished attempt, as record_outcomes reads it (functions/record_outcomes.sql). */
@@ -40,12 +41,6 @@ export interface RecordResult {
   next_attempt_at: Date | null;
   /** False when this attempt had already been recorded (by a worker that took over the call). */
   recorded: boolean;
-}
-
-interface Pending {
-  outcome: AttemptOutcome;
-  resolve: (r: RecordResult) => void;
-  reject: (err: unknown) => void;
 }
 
 /**
@@ -74,11 +69,9 @@ export class Recorder {
   readonly #workerId: string;
   readonly #queries: Queries;
   readonly #logger: Logger;
-  readonly #maxBatch: number;
   readonly #retryForMs: number;
   readonly #notifier: AttemptNotifier;
-  #queue: Pending[] = [];
-  #running: Promise<void> | null = null;
+  readonly #groups: GroupCommit<AttemptOutcome, RecordResult>;
   #woken: WokenParents | undefined;
 
   /** Records the attempts of worker `workerId`. */
@@ -93,14 +86,18 @@ export class Recorder {
     this.#workerId = workerId;
     this.#queries = queries;
     this.#logger = logger;
-    this.#maxBatch = options.maxBatch ?? 200;
     this.#retryForMs = options.retryForMs ?? 60_000;
+    this.#groups = new GroupCommit({
+      maxBatch: options.maxBatch ?? 200,
+      write: async (outcomes) => settle(outcomes, await this.#write(outcomes)),
+      failed: (outcome, err) => this.#writeRefused(outcome, err),
+    });
     this.#notifier = new AttemptNotifier(
       pool,
       queries,
       logger,
       options.notifyEveryMs ?? 250,
-      () => this.#running,
+      () => this.#groups.inFlight(),
     );
   }
 
@@ -111,46 +108,12 @@ export class Recorder {
 
   /** Resolves once the outcome is committed. */
   record(outcome: AttemptOutcome): Promise<RecordResult> {
-    return new Promise<RecordResult>((resolve, reject) => {
-      this.#queue.push({ outcome, resolve, reject });
-      this.#running ??= this.#drain().finally(() => {
-        this.#running = null;
-      });
-    });
+    return this.#groups.add(outcome);
   }
 
   /** Waits until every outcome handed over so far is written (or has failed). */
-  async flush(): Promise<void> {
-    while (this.#running) await this.#running;
-  }
-
-  async #drain(): Promise<void> {
-    // Let the outcomes finishing in this same turn of the event loop join in.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#maxBatch);
-      try {
-        const results = await this.#write(batch.map((p) => p.outcome));
-        settle(batch, results);
-      } catch (err) {
-        if (isConnectionError(err)) {
-          for (const p of batch) p.reject(err);
-        } else if (batch.length === 1) {
-          if (isRefusal(err)) await this.#writeRefused(batch[0]!, err);
-          else batch[0]!.reject(err);
-        } else {
-          // One bad outcome must not sink the others: write them one by one.
-          for (const p of batch) {
-            try {
-              settle([p], await this.#write([p.outcome]));
-            } catch (one) {
-              if (isRefusal(one)) await this.#writeRefused(p, one);
-              else p.reject(one);
-            }
-          }
-        }
-      }
-    }
+  flush(): Promise<void> {
+    return this.#groups.flush();
   }
 
   /**
@@ -158,17 +121,15 @@ export class Recorder {
    * attempt without what it refused, saying why, rather than leave its call
    * to run again and be refused again.
    */
-  async #writeRefused(p: Pending, refusal: unknown): Promise<void> {
-    const fallback = unrecordableOutcome(p.outcome, refusal);
-    try {
-      settle([{ ...p, outcome: fallback }], await this.#write([fallback]));
-      this.#logger.error(
-        { callId: fallback.call_id, attempt: fallback.attempt, err: fallback.error },
-        `call ${fallback.call_id} attempt ${fallback.attempt}: outcome refused by Postgres, recorded without its output and response`,
-      );
-    } catch (err) {
-      p.reject(err);
-    }
+  async #writeRefused(outcome: AttemptOutcome, refusal: unknown): Promise<RecordResult | Error> {
+    if (!isRefusal(refusal)) return refusal instanceof Error ? refusal : new Error(String(refusal));
+    const fallback = unrecordableOutcome(outcome, refusal);
+    const [result] = settle([fallback], await this.#write([fallback]));
+    this.#logger.error(
+      { callId: fallback.call_id, attempt: fallback.attempt, err: fallback.error },
+      `call ${fallback.call_id} attempt ${fallback.attempt}: outcome refused by Postgres, recorded without its output and response`,
+    );
+    return result!;
   }
 
   /**
@@ -224,21 +185,19 @@ function isRefusal(err: unknown): boolean {
  * unexpected final ones (already recorded, call cancelled meanwhile); any
  * other final outcome was recorded and its call succeeded (ok) or failed.
  */
-function settle(batch: Pending[], results: RecordResult[]): void {
+function settle(outcomes: AttemptOutcome[], results: RecordResult[]): (RecordResult | Error)[] {
   const byKey =
     results.length === 0 ? null : new Map(results.map((r) => [`${r.call_id}:${r.attempt}`, r]));
-  for (const p of batch) {
-    const o = p.outcome;
+  return outcomes.map((o) => {
     const r = byKey?.get(`${o.call_id}:${o.attempt}`);
-    if (r) p.resolve(r);
-    else if (isRetryable(o.status)) p.reject(new Error(`no result recorded for call ${o.call_id}`));
-    else
-      p.resolve({
-        call_id: o.call_id,
-        attempt: o.attempt,
-        call_status: o.status === 'ok' ? 'succeeded' : 'failed',
-        next_attempt_at: null,
-        recorded: true,
-      });
-  }
+    if (r) return r;
+    if (isRetryable(o.status)) return new Error(`no result recorded for call ${o.call_id}`);
+    return {
+      call_id: o.call_id,
+      attempt: o.attempt,
+      call_status: o.status === 'ok' ? 'succeeded' : 'failed',
+      next_attempt_at: null,
+      recorded: true,
+    };
+  });
 }

@@ -1,15 +1,14 @@
 /**
  * Records what workflow runs do (finished steps, retries, sleeps, waits,
- * children, suspensions) in group commits, as the attempt recorder does for
- * outcomes: ops handed over while a write is in flight go together in the
- * next one, so many runs' steps cost one statement (record_workflow, in
- * migrations/0013).
+ * children, suspensions) in group commits (group-commit.ts), as the attempt
+ * recorder records outcomes: many runs' steps cost one statement
+ * (functions/record_workflow.sql).
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { retryWhileUnreachable } from '../core/backoff.js';
-import { isConnectionError } from '../core/errors.js';
 import { AttemptNotifier } from '../record/attempt-notifier.js';
+import { GroupCommit } from '../record/group-commit.js';
 import type { Queries } from '../sql/queries.js';
 
 export type StepKind = 'step' | 'tx' | 'sleep' | 'wait' | 'call' | 'now' | 'random' | 'patch';
@@ -73,12 +72,6 @@ export interface OpResult {
   recorded: boolean;
 }
 
-interface Pending {
-  op: StepOp;
-  resolve: (r: OpResult) => void;
-  reject: (err: unknown) => void;
-}
-
 interface Row extends Omit<OpResult, 'wake_at'> {
   i: number;
   wake_at: Date | null;
@@ -99,10 +92,8 @@ export class StepRecorder {
   readonly #queries: Queries;
   readonly #logger: Logger;
   readonly #workerId: string;
-  readonly #maxBatch: number;
   readonly #notifier: AttemptNotifier;
-  #queue: Pending[] = [];
-  #running: Promise<void> | null = null;
+  readonly #groups: GroupCommit<StepOp, OpResult>;
 
   constructor(
     pool: pg.Pool,
@@ -116,45 +107,23 @@ export class StepRecorder {
     this.#queries = queries;
     this.#logger = logger;
     this.#workerId = workerId;
-    this.#maxBatch = maxBatch;
-    this.#notifier = new AttemptNotifier(pool, queries, logger, notifyEveryMs, () => this.#running);
+    // One bad op (or a deadlock with another group) fails alone.
+    this.#groups = new GroupCommit({
+      maxBatch,
+      write: async (ops) => settle(ops, await this.#write(ops)),
+    });
+    this.#notifier = new AttemptNotifier(pool, queries, logger, notifyEveryMs, () =>
+      this.#groups.inFlight(),
+    );
   }
 
   /** Resolves once the op is committed. */
   record(op: StepOp): Promise<OpResult> {
-    return new Promise<OpResult>((resolve, reject) => {
-      this.#queue.push({ op, resolve, reject });
-      this.#running ??= this.#drain().finally(() => {
-        this.#running = null;
-      });
-    });
+    return this.#groups.add(op);
   }
 
-  async flush(): Promise<void> {
-    while (this.#running) await this.#running;
-  }
-
-  async #drain(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#maxBatch);
-      try {
-        settle(batch, await this.#write(batch.map((p) => p.op)));
-      } catch (err) {
-        if (batch.length > 1 && !isConnectionError(err)) {
-          // One bad op (or a deadlock with another group) must not sink the others.
-          for (const p of batch) {
-            try {
-              settle([p], await this.#write([p.op]));
-            } catch (one) {
-              p.reject(one);
-            }
-          }
-        } else {
-          for (const p of batch) p.reject(err);
-        }
-      }
-    }
+  flush(): Promise<void> {
+    return this.#groups.flush();
   }
 
   async #write(ops: StepOp[]): Promise<Row[]> {
@@ -179,12 +148,12 @@ export class StepRecorder {
   }
 }
 
-function settle(batch: Pending[], rows: Row[]): void {
+function settle(ops: StepOp[], rows: Row[]): (OpResult | Error)[] {
   const byIndex = new Map(rows.map((r) => [r.i, r]));
-  batch.forEach((p, i) => {
+  return ops.map((op, i) => {
     const r = byIndex.get(i);
     if (r) {
-      p.resolve({
+      return {
         status: r.status,
         output: r.output,
         error: r.error,
@@ -192,11 +161,9 @@ function settle(batch: Pending[], rows: Row[]): void {
         child_call_id: r.child_call_id === null ? null : String(r.child_call_id),
         attempts: r.attempts,
         recorded: r.recorded,
-      });
-    } else if (p.op.op === 'put') {
-      p.resolve(AS_SENT);
-    } else {
-      p.reject(new Error(`no result recorded for workflow op ${p.op.op} of call ${p.op.call_id}`));
+      };
     }
+    if (op.op === 'put') return AS_SENT;
+    return new Error(`no result recorded for workflow op ${op.op} of call ${op.call_id}`);
   });
 }
