@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { loadMigrations } from '../src/schema/migrate.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 
 let db: TestDatabase;
@@ -60,6 +61,20 @@ describe('migrate', () => {
     const id = await d.dispatch('hello', {});
     const { rows } = await db.pool.query('select function, status from jobs.calls where id = $1', [id]);
     expect(rows[0]).toEqual({ function: 'hello', status: 'pending' });
+  });
+
+  it("migrating through the application's own pool prints no warning and leaves the pool as it was", async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const warn = vi.spyOn(console, 'warn');
+    try {
+      const d = db.dispatch({ pool });
+      await d.migrate();
+      expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([]);
+      expect([pool.listenerCount('error'), pool.listenerCount('connect')]).toEqual([0, 0]);
+    } finally {
+      warn.mockRestore();
+      await pool.end();
+    }
   });
 
   it('refuses a bad schema name and reports an unreachable database clearly', async () => {

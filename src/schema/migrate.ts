@@ -64,6 +64,36 @@ export interface MigrateResult {
 }
 
 /**
+ * graphile-worker warns on the console about a pool with no `error` or
+ * `connect` listener (an application's own, passed as `pool`), then adds
+ * its own. Ours instead, for the time of its migrations: a lost idle
+ * connection is logged, not thrown. Returns what removes them.
+ */
+function watchPoolErrors(pool: Pool, logger: Logger): () => void {
+  const onError = (err: Error) => logger.warn({ err }, 'idle database connection lost');
+  const onClientError = (err: Error) => logger.warn({ err }, 'database connection lost');
+  const clients = new Set<PoolClient>();
+  const onConnect = (client: PoolClient) => {
+    clients.add(client);
+    client.on('error', onClientError);
+  };
+  const added: string[] = [];
+  if (pool.listenerCount('error') === 0) {
+    pool.on('error', onError);
+    added.push('error');
+  }
+  if (pool.listenerCount('connect') === 0) {
+    pool.on('connect', onConnect);
+    added.push('connect');
+  }
+  return () => {
+    if (added.includes('error')) pool.off('error', onError);
+    if (added.includes('connect')) pool.off('connect', onConnect);
+    for (const c of clients) c.off('error', onClientError);
+  };
+}
+
+/**
  * Installs graphile-worker's schema, applies our pending migrations (DDL and
  * data), each in its own transaction, then the function files whose checksum
  * changed, in one transaction. A session advisory lock keyed on the schema
@@ -80,7 +110,12 @@ export async function migrate(pool: Pool, schema: string, logger: Logger): Promi
       // Loaded here so commands that never migrate don't pay for graphile-worker's import.
       const { runMigrations } = await import('graphile-worker');
       const { toGraphileLogger } = await import('./graphile-logger.js');
-      await runMigrations({ pgPool: pool, logger: toGraphileLogger(logger) });
+      const release = watchPoolErrors(pool, logger);
+      try {
+        await runMigrations({ pgPool: pool, logger: toGraphileLogger(logger) });
+      } finally {
+        release();
+      }
       const s = quoteIdent(schema);
       await client.query(`create schema if not exists ${s}`);
       await client.query(
