@@ -149,6 +149,8 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
     maxPoolSize: 20,
   });
   const firstStep = new Map<string, number>();
+  /** Waiters for a call's first step: awaited, not polled, so no spinning loop takes a core. */
+  const firstStepSeen = new Map<string, () => void>();
   const body = { type: 'step', data: { n: 1 } };
   const noop = dispatch.workflow('bench_wf_noop', async (_input: unknown, ctx) => {
     for (let i = 0; i < STEPS; i++) await ctx.step(`s${i}`, () => i);
@@ -163,6 +165,7 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
   const first = dispatch.workflow('bench_wf_first', async (_input: unknown, ctx) => {
     await ctx.step('first', () => {
       firstStep.set(ctx.callId, now());
+      firstStepSeen.get(ctx.callId)?.();
       return 1;
     });
   });
@@ -219,7 +222,8 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
     for (let i = 0; i < LATENCY_SAMPLES; i++) {
       const id = await first.dispatch(null);
       const committed = now();
-      while (!firstStep.has(id)) await new Promise((r) => setImmediate(r));
+      if (!firstStep.has(id)) await new Promise<void>((r) => firstStepSeen.set(id, r));
+      firstStepSeen.delete(id);
       lat.push(firstStep.get(id)! - committed);
       await new Promise((r) => setTimeout(r, 5));
     }
