@@ -38,9 +38,7 @@ export class GroupCommit<T, R> {
   add(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
-      this.#running ??= this.#drain().finally(() => {
-        this.#running = null;
-      });
+      this.#start();
     });
   }
 
@@ -52,6 +50,15 @@ export class GroupCommit<T, R> {
   /** Waits until every item handed over so far is written (or has failed). */
   async flush(): Promise<void> {
     while (this.#running) await this.#running;
+  }
+
+  #start(): void {
+    this.#running ??= this.#drain().finally(() => {
+      this.#running = null;
+      // An item added after the drain's last look, before this ran, found
+      // a drain still running and started none.
+      if (this.#queue.length > 0) this.#start();
+    });
   }
 
   async #drain(): Promise<void> {
