@@ -117,9 +117,10 @@ export class Recorder {
   }
 
   /**
-   * Postgres refused this outcome (a value it cannot store): record the
-   * attempt without what it refused, saying why, rather than leave its call
-   * to run again and be refused again.
+   * One outcome's write failed. When Postgres refused what it holds (a value
+   * it cannot store), the attempt is recorded without that, saying why,
+   * rather than leave its call to run again and be refused again; any other
+   * error fails the outcome.
    */
   async #writeRefused(outcome: AttemptOutcome, refusal: unknown): Promise<RecordResult | Error> {
     if (!isRefusal(refusal)) return refusal instanceof Error ? refusal : new Error(String(refusal));
