@@ -231,7 +231,9 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
     const wake: number[] = [];
     // The wake's stages: the `woken` event's time is its transaction's start
     // (wall clock, mapped to now()); the parent's body notes when it starts.
-    const wallToNow = now() - Date.now();
+    // (The wall clock to a fraction of a millisecond: Date.now() would put
+    // up to 1 ms of one stage into the next.)
+    const wallToNow = now() - (performance.timeOrigin + performance.now());
     const stages: Record<keyof WakeStages, number[]> = { toGroup: [], groupToRun: [], replay: [] };
     for (let i = 0; i < WARMUP_PARENTS + PARENTS; i++) {
       const id = await parent.dispatch(null);
