@@ -3,7 +3,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Dispatch, DispatchError } from '../src/index.js';
-import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
+import { createTestDatabase, eventually, type TestDatabase, within } from './support/db.js';
 
 let db: TestDatabase;
 let dispatch: Dispatch;
@@ -142,22 +142,17 @@ describe('dispatch inside the caller transaction', () => {
     const pool = new pg.Pool({ connectionString: db.url, max: 1 });
     const d = db.dispatch({ pool });
     d.func('first_in_tx', async () => undefined);
-    const within = <T>(p: Promise<T>): Promise<T> =>
-      Promise.race([
-        p,
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error('dispatch waited for a second connection')), 5_000),
-        ),
-      ]);
+    const noSecondConnection = <T>(p: Promise<T>) =>
+      within(p, 5_000, 'dispatch waited for a second connection');
     const calls = () => count("select 1 from pgdispatch.calls where function = 'first_in_tx'");
     try {
       const client = await pool.connect();
       try {
         await client.query('begin');
-        await within(d.dispatch('first_in_tx', { n: 1 }, { tx: client }));
+        await noSecondConnection(d.dispatch('first_in_tx', { n: 1 }, { tx: client }));
         await client.query('rollback');
         await client.query('begin');
-        await within(d.dispatchMany('first_in_tx', [{ n: 2 }, { n: 3 }], { tx: client }));
+        await noSecondConnection(d.dispatchMany('first_in_tx', [{ n: 2 }, { n: 3 }], { tx: client }));
         await client.query('commit');
       } finally {
         client.release();

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { GroupCommit } from '../src/record/group-commit.js';
+import { within } from './support/db.js';
 
 /** A writer that records the groups it was given and answers each item with itself doubled. */
 function doubling(fail?: (n: number) => boolean) {
@@ -21,12 +22,6 @@ function doubling(fail?: (n: number) => boolean) {
   return { gc, groups };
 }
 
-const within = <T>(p: Promise<T>, ms = 2_000): Promise<T> =>
-  Promise.race([
-    p,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('never settled')), ms)),
-  ]);
-
 describe('GroupCommit', () => {
   it('groups what arrives while a write is in flight, at most maxBatch at a time', async () => {
     const { gc, groups } = doubling();
@@ -42,7 +37,7 @@ describe('GroupCommit', () => {
     // The callback runs right after the first item settles, while the
     // drain that wrote it is finishing.
     const second = gc.add(1).then(() => gc.add(2));
-    expect(await within(second)).toBe(4);
+    expect(await within(second, 2_000, 'never settled')).toBe(4);
   });
 
   it('a failing group is written again item by item, and only the bad item fails', async () => {

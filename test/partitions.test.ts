@@ -10,7 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropPartitions, Retention } from '../src/maintain/retention.js';
 import { type Dispatch, retryCalls } from '../src/index.js';
 import { runtimeOf } from '../src/sql/runtime.js';
-import { createTestDatabase, eventually, quietLogger, type TestDatabase } from './support/db.js';
+import {
+  createTestDatabase,
+  eventually,
+  makeDay as makeDaySupport,
+  quietLogger,
+  type TestDatabase,
+} from './support/db.js';
 
 let db: TestDatabase;
 let d: Dispatch;
@@ -45,14 +51,7 @@ async function partitionsOf(table: string): Promise<string[]> {
   return rows.map((r) => r.relname);
 }
 
-/** A day's partitions made by hand, as a maintainer that ran that day would have. */
-async function makeDay(day: number): Promise<void> {
-  for (const t of ['calls', 'attempts', 'call_events', 'steps']) {
-    await q(`create table pgdispatch.${partitionName(t, day)} partition of pgdispatch.${t}
-             for values from (${base(day)}) to (${base(day + 1)})`);
-  }
-  await q('insert into pgdispatch.partition_days (day) values ($1)', [day]);
-}
+const makeDay = (day: number) => makeDaySupport(db.pool, day);
 
 function fetchText(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

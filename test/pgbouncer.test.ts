@@ -6,7 +6,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, eventually, quietLogger, type TestDatabase } from './support/db.js';
+import {
+  createTestDatabase,
+  eventually,
+  makeDay,
+  quietLogger,
+  type TestDatabase,
+  within,
+} from './support/db.js';
 import { pgbouncerVersion, startPgBouncer, type PgBouncer } from './support/pgbouncer.js';
 import { CLI, ROOT, runCli } from './support/processes.js';
 import { createDispatch, dropFinishedPartitions } from '../src/index.js';
@@ -167,15 +174,11 @@ describe.skipIf(!version)(`through PgBouncer in transaction mode (${version})`, 
       const client = await app.connect();
       try {
         await client.query('begin');
-        const id = await Promise.race([
+        const id = await within(
           d.dispatch('single_server', { n: 1 }, { tx: client }),
-          new Promise<never>((_, reject) =>
-            setTimeout(
-              () => reject(new Error('dispatch waited for another server connection')),
-              5_000,
-            ),
-          ),
-        ]);
+          5_000,
+          'dispatch waited for another server connection',
+        );
         await client.query('commit');
         expect(id).toMatch(/^\d+$/);
       } finally {
@@ -191,17 +194,7 @@ describe.skipIf(!version)(`through PgBouncer in transaction mode (${version})`, 
       // connection the next client gets.
       await db.pool.query('select pgdispatch.partitions_create(1)'); // today's: the newest stays
       const day = Math.floor(Date.now() / 86_400_000) - 45;
-      const tables = ['calls', 'attempts', 'call_events', 'steps'];
-      for (const t of tables) {
-        const name = (
-          await db.pool.query('select pgdispatch.partition_name($1, $2) as n', [t, day])
-        ).rows[0].n;
-        await db.pool.query(
-          `create table pgdispatch.${name} partition of pgdispatch.${t}
-             for values from (${BigInt(day) << 33n}) to (${BigInt(day + 1) << 33n})`,
-        );
-      }
-      await db.pool.query('insert into pgdispatch.partition_days (day) values ($1)', [day]);
+      await makeDay(db.pool, day);
       expect(await dropFinishedPartitions(d, { olderThanMs: 30 * 86_400_000 })).toEqual([day]);
       expect((await app.query('show lock_timeout')).rows[0].lock_timeout).toBe('0');
     } finally {

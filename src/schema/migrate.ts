@@ -77,18 +77,13 @@ function watchPoolErrors(pool: Pool, logger: Logger): () => void {
     clients.add(client);
     client.on('error', onClientError);
   };
-  const added: string[] = [];
-  if (pool.listenerCount('error') === 0) {
-    pool.on('error', onError);
-    added.push('error');
-  }
-  if (pool.listenerCount('connect') === 0) {
-    pool.on('connect', onConnect);
-    added.push('connect');
-  }
+  const watchErrors = pool.listenerCount('error') === 0;
+  const watchConnects = pool.listenerCount('connect') === 0;
+  if (watchErrors) pool.on('error', onError);
+  if (watchConnects) pool.on('connect', onConnect);
   return () => {
-    if (added.includes('error')) pool.off('error', onError);
-    if (added.includes('connect')) pool.off('connect', onConnect);
+    if (watchErrors) pool.off('error', onError);
+    if (watchConnects) pool.off('connect', onConnect);
     for (const c of clients) c.off('error', onClientError);
   };
 }

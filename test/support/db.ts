@@ -85,6 +85,32 @@ export async function eventually<T>(
   }
 }
 
+/** `promise`, or a failure saying `message` if it has not settled within `timeoutMs`. */
+export function within<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${message} (${timeoutMs} ms)`)), timeoutMs);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A day's partitions of the history tables made by hand (days since
+ * 1970-01-01 UTC), as a maintainer that ran that day would have.
+ */
+export async function makeDay(pool: pg.Pool, day: number, schema = 'pgdispatch'): Promise<void> {
+  for (const t of ['calls', 'attempts', 'call_events', 'steps']) {
+    const { rows } = await pool.query(`select ${schema}.partition_name($1, $2) as n`, [t, day]);
+    await pool.query(
+      `create table ${schema}.${rows[0].n} partition of ${schema}.${t}
+         for values from (${BigInt(day) << 33n}) to (${BigInt(day + 1) << 33n})`,
+    );
+  }
+  await pool.query(`insert into ${schema}.partition_days (day) values ($1)`, [day]);
+}
+
 /**
  * The plans of every statement `run` executes on one connection, nested ones
  * (inside functions) included, as auto_explain logs them. The connection is
