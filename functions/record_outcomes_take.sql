@@ -13,7 +13,12 @@ create or replace function :"schema".record_outcomes_take(worker text, outcomes 
 returns table (call_id bigint, attempt integer, call_status text, next_attempt_at timestamptz,
                recorded boolean, job json)
 language plpgsql
+-- The take's statement and workflow_state's are planned once per session
+-- (generic, as record_outcomes's): a custom plan, which prunes the calls
+-- and steps partitions while planning, would be made again for every group
+-- that woke a parent.
 set jit = off
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   v_woken bigint[];
