@@ -41,10 +41,13 @@ begin
                                  next_attempt_at, job_id, trace_context)
     select i.id, function_name, i.value,
            coalesce(options ->> 'retry_policy',
-                    -- Only webhook inputs imply a policy: no function call per
-                    -- row for the others.
+                    -- input_retry_policy, as a subquery of this statement's
+                    -- plan: called per row, the function's own query was
+                    -- planned again for every row. Only webhook inputs imply
+                    -- a policy.
                     case when function_name = 'webhook'
-                         then :"schema".input_retry_policy(function_name, i.value) end,
+                         then (select e.retry_policy from :"schema".endpoints e
+                                where e.name = i.value ->> 'endpoint') end,
                     s.retry_policy),
            s.max_attempts, s.priority,
            coalesce(s.run_at, now()), jobs.job_id, options -> 'trace_context'

@@ -222,6 +222,27 @@ describe('endpoints', () => {
     for (const s of [old, fresh]) expect(new Webhook(s).verify(req.body, req.headers as Record<string, string>)).toEqual({ x: 1 });
   });
 
+  it("a call to an endpoint takes the endpoint's retry policy, dispatched alone or in a batch", async () => {
+    const r = await receiver();
+    await db.pool.query(
+      `insert into pgdispatch.retry_policies (name, delays, max_attempts) values ('acme_policy', array[interval '1 s'], 3)`,
+    );
+    await dispatch.endpoints.add({ name: 'acme-policy', url: r.url, retryPolicy: 'acme_policy', allowPrivateNetworks: true });
+    const one = await dispatch.webhook.dispatch({ endpoint: 'acme-policy', body: { n: 1 } });
+    const many = await dispatch.webhook.dispatchMany([
+      { endpoint: 'acme-policy', body: { n: 2 } },
+      { url: r.url, body: { n: 3 } },
+    ]);
+    const chosen = await dispatch.webhook.dispatchMany([{ endpoint: 'acme-policy', body: { n: 4 } }], {
+      retryPolicy: 'webhook',
+    });
+    const { rows } = await db.pool.query<{ id: string; retry_policy: string }>(
+      'select id::text, retry_policy from pgdispatch.calls where id = any($1::bigint[]) order by id',
+      [[one, ...many, ...chosen]],
+    );
+    expect(rows.map((c) => c.retry_policy)).toEqual(['acme_policy', 'acme_policy', 'webhook', 'webhook']);
+  });
+
   it('an endpoint failing continuously for its disable_after period is disabled', async () => {
     const r = await receiver((_req, _n, res) => {
       res.statusCode = 503;
