@@ -38,6 +38,8 @@ declare
   v_sig record;
   v_trace jsonb;
   v_trace_of bigint;
+  v_call_i integer[] := '{}';
+  v_call_child bigint[];
 begin
   select min(x.call_id), max(x.call_id) into v_lo, v_hi
     from jsonb_to_recordset(ops) as x(call_id bigint);
@@ -76,6 +78,76 @@ begin
     return;
   end if;
 
+  -- Child calls (a gather's are dozens) in one statement, as dispatch_many
+  -- makes calls, with one notification; one by one, each dispatch cost a
+  -- subtransaction (a transaction writing more than 64 of them slows every
+  -- other session's snapshots) and a notification of its own. Should any
+  -- fail (a bad option, an unknown function, a step another run recorded
+  -- meanwhile), none is made here and the loop below takes each on its own,
+  -- so the bad one fails alone. A call op whose step exists is the loop's.
+  if exists (select from jsonb_array_elements(ops) e where e ->> 'op' = 'call') then
+    begin
+      with k as (
+        select x.i, x.call_id, x.seq, x.name, x.fn, coalesce(x.input, 'null'::jsonb) as input,
+               coalesce(x.options, '{}') as options
+          from jsonb_to_recordset(ops) as x(op text, i integer, call_id bigint, seq integer,
+                                            name text, fn text, input jsonb, options jsonb)
+         where x.op = 'call'
+           and not exists (select from :"schema".steps s0
+                            where s0.call_id = x.call_id and s0.seq = x.seq
+                              and s0.call_id between v_lo and v_hi)
+      ), g as (
+        -- Settings once per function, options and endpoint (a gather's
+        -- children mostly share them): all they depend on.
+        select distinct on (k.fn, k.options, k.input -> 'endpoint') k.fn, k.options,
+               k.input -> 'endpoint' as ep, k.input
+          from k
+      ), gs as (
+        select g.fn, g.options, g.ep, ds.retry_policy, ds.max_attempts, ds.priority, ds.run_at,
+               :"schema".task_id(g.fn) as task
+          from g cross join lateral :"schema".dispatch_settings(g.fn, g.options, g.input) ds
+      ), d as (
+        -- The child carries the parent's trace context, as its job's payload
+        -- does. Its job's id is taken here, from the column's own sequence,
+        -- so the call row needs no join back to the inserted jobs.
+        select k.i, k.call_id, k.seq, k.name, k.fn, k.input, gs.retry_policy, gs.max_attempts,
+               gs.priority, gs.run_at, gs.task, p0.trace_context as trace,
+               (select :"schema".call_day_base()) + nextval(':"schema".calls_id_seq'::regclass) % 8589934592 as child,
+               nextval((select pg_get_serial_sequence('graphile_worker._private_jobs', 'id'))::regclass) as job
+          from k
+          join gs on gs.fn = k.fn and gs.options = k.options
+                 and gs.ep is not distinct from k.input -> 'endpoint'
+          left join :"schema".calls p0 on p0.id = k.call_id and p0.id between v_lo and v_hi
+         order by k.i
+      ), jobs as (
+        insert into graphile_worker._private_jobs (id, task_id, payload, run_at, max_attempts,
+                                                   priority)
+        overriding system value
+        select d.job, d.task, :"schema".job_payload(d.child, 1, d.input, d.trace),
+               coalesce(d.run_at, now()), :"schema".job_max_attempts(), d.priority
+          from d order by d.i
+      ), made as (
+        insert into :"schema".calls (id, function, input, retry_policy, max_attempts, priority,
+                                     next_attempt_at, job_id, parent_call_id, trace_context)
+        select d.child, d.fn, d.input, d.retry_policy, d.max_attempts, d.priority,
+               coalesce(d.run_at, now()), d.job, d.call_id, d.trace
+          from d
+      ), stepped as (
+        insert into :"schema".steps (call_id, seq, name, kind, status, child_call_id)
+        select d.call_id, d.seq, d.name, 'call', 'waiting', d.child from d
+      )
+      select coalesce(array_agg(d.i), '{}'), array_agg(d.child) into v_call_i, v_call_child from d;
+    exception when others then
+      v_call_i := '{}';
+    end;
+    if cardinality(v_call_i) > 0 then
+      perform :"schema".notify_jobs(cardinality(v_call_i), 0);
+      return query
+      select q.i, 'waiting'::text, null::jsonb, null::text, null::timestamptz, q.child, null::integer, true
+        from unnest(v_call_i, v_call_child) as q(i, child);
+    end if;
+  end if;
+
   for r in
     select x.* from jsonb_to_recordset(ops) as x(
       op text, i integer, call_id bigint, seq integer, name text, kind text, attempts integer,
@@ -83,7 +155,7 @@ begin
       policy text, wake_ms double precision, key text, fn text, input jsonb, options jsonb,
       job_id bigint, attempt integer, blocked integer[], need_all boolean, need_any boolean,
       reason text)
-     where x.op <> 'put'
+     where x.op <> 'put' and not x.i = any(v_call_i)
      order by x.i
   loop
     i := r.i; status := null; output := null; error := null; wake_at := null;

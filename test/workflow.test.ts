@@ -77,6 +77,15 @@ beforeAll(async () => {
     }
   });
 
+  dispatch.workflow('mixed-gather', async (_input: unknown, ctx) => {
+    const calls = [ctx.call(child, 1), ctx.call('not-registered', {}), ctx.call(child, 3)];
+    try {
+      return await ctx.gather(calls);
+    } catch (err) {
+      return (err as Error).message;
+    }
+  });
+
   dispatch.workflow('big', async (_input: unknown, ctx) => {
     await ctx.step('huge', () => 'x'.repeat(2 * 1024 * 1024));
     return 'unreachable';
@@ -223,6 +232,29 @@ it('refuses a child input that is not JSON jsonb can store, as a failed step', a
     [id],
   );
   expect(rows[0].n).toBe(0);
+});
+
+it('a gather with a child to an unknown function fails that step alone; the others run', async () => {
+  const id = await dispatch.dispatch('mixed-gather', {});
+  const c = await finished(id);
+  expect(c.status).toBe('succeeded');
+  expect(c.output).toMatch(/unknown function 'not-registered'/);
+  const rows = await steps(id);
+  expect(rows.map((r) => [r.kind, r.status === 'failed'])).toEqual([
+    ['call', false],
+    ['call', true],
+    ['call', false],
+  ]);
+  expect(rows[1].child_call_id).toBeNull();
+  const children = await eventually(async () => {
+    const { rows: kids } = await db.pool.query(
+      'select id, status, output from pgdispatch.calls where parent_call_id = $1 order by id',
+      [id],
+    );
+    return kids.length === 2 && kids.every((k) => k.status === 'succeeded') && kids;
+  });
+  expect(children.map((k) => k.output)).toEqual([2, 6]);
+  expect(children.map((k) => String(k.id))).toEqual([rows[0].child_call_id, rows[2].child_call_id].map(String));
 });
 
 it('prunes old signals nobody took, and those of pruned calls; keeps the rest', async () => {
