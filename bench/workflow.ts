@@ -4,7 +4,8 @@
  * server. Measures 10-step workflows (no-op steps, then one local HTTP POST
  * per step): workflows/s, steps/s, Postgres and Node CPU per step;
  * commit-to-first-step latency; child-to-parent wake latency for a parent
- * gathering 100 children. Prints a table with ratios and writes
+ * gathering 100 children, and that gather's whole time (the parent's start
+ * to its step after the gather: the children dispatched, run, recorded). Prints a table with ratios and writes
  * bench/results/workflow-<time>.json.
  *
  * Flags: --workflows N (2000), --concurrency N (50), --rounds N (1),
@@ -53,7 +54,7 @@ interface WakeStages {
 
 interface Latency {
   side: Side;
-  what: 'commit-to-first-step' | 'child-to-parent wake';
+  what: 'commit-to-first-step' | 'child-to-parent wake' | 'gather of 100 children';
   samples: number;
   p50: number;
   p90: number;
@@ -171,8 +172,10 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
   });
   const child = dispatch.func('bench_child', () => now());
   const bodyStart = new Map<string, number>();
+  const firstStart = new Map<string, number>();
   const parent = dispatch.workflow('bench_wf_parent', async (_input: unknown, ctx) => {
     bodyStart.set(ctx.callId, now());
+    if (!firstStart.has(ctx.callId)) firstStart.set(ctx.callId, now());
     const ends = await ctx.gather(Array.from({ length: CHILDREN }, () => ctx.call(child, null)));
     const resumed = await ctx.step('resumed', () => now());
     return { last: Math.max(...ends), resumed };
@@ -229,6 +232,7 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
     }
     out.latency.push(summary('pgdispatch', 'commit-to-first-step', lat));
     const wake: number[] = [];
+    const gather: number[] = [];
     // The wake's stages: the `woken` event's time is its transaction's start
     // (wall clock, mapped to now()); the parent's body notes when it starts.
     // (The wall clock to a fraction of a millisecond: Date.now() would put
@@ -242,6 +246,7 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
         if (c?.status === 'succeeded') {
           const o = c.output as { last: number; resumed: number };
           wake.push(o.resumed - o.last);
+          gather.push(o.resumed - firstStart.get(id)!);
           const woken = await dispatch.pool.query<{ at: number }>(
             `select extract(epoch from at) * 1000 as at from pgdispatch.call_events
               where call_id = $1 and event = 'woken' order by id desc limit 1`,
@@ -258,8 +263,10 @@ async function pgdispatchSide(url: string, receiverUrl: string, postmaster: numb
       }
     }
     wake.splice(0, WARMUP_PARENTS);
+    gather.splice(0, WARMUP_PARENTS);
     for (const xs of Object.values(stages)) xs.splice(0, WARMUP_PARENTS);
     out.latency.push(summary('pgdispatch', 'child-to-parent wake', wake));
+    out.latency.push(summary('pgdispatch', 'gather of 100 children', gather));
     out.wakeStages = {
       toGroup: pct(stages.toGroup, 50),
       groupToRun: pct(stages.groupToRun, 50),
@@ -315,14 +322,16 @@ async function dbosSide(url: string, receiverUrl: string, postmaster: number | u
   const childEnd = DBOS.registerStep(async () => now(), { name: 'child_end' });
   const child = DBOS.registerWorkflow(async (_n: number) => childEnd(), { name: 'bench_child' });
   const resumedStep = DBOS.registerStep(async () => now(), { name: 'resumed' });
+  const startedStep = DBOS.registerStep(async () => now(), { name: 'started' });
   const parent = DBOS.registerWorkflow(
     async (_n: number) => {
+      const started = await startedStep();
       const handles = await Promise.all(
         Array.from({ length: CHILDREN }, (_, i) => DBOS.startWorkflow(child)(i)),
       );
       const ends = await Promise.all(handles.map((h) => h.getResult()));
       const resumed = await resumedStep();
-      return { last: Math.max(...ends), resumed };
+      return { started, last: Math.max(...ends), resumed };
     },
     { name: 'bench_wf_parent' },
   );
@@ -351,12 +360,16 @@ async function dbosSide(url: string, receiverUrl: string, postmaster: number | u
     }
     out.latency.push(summary('dbos', 'commit-to-first-step', lat));
     const wake: number[] = [];
+    const gather: number[] = [];
     for (let i = 0; i < WARMUP_PARENTS + PARENTS; i++) {
       const o = await parent(i);
       wake.push(o.resumed - o.last);
+      gather.push(o.resumed - o.started);
     }
     wake.splice(0, WARMUP_PARENTS);
+    gather.splice(0, WARMUP_PARENTS);
     out.latency.push(summary('dbos', 'child-to-parent wake', wake));
+    out.latency.push(summary('dbos', 'gather of 100 children', gather));
   } finally {
     await DBOS.shutdown();
   }
@@ -447,7 +460,7 @@ async function main(): Promise<void> {
     row(`${k}: Postgres CPU ms/step`, p?.postgresMsPerStep, d?.postgresMsPerStep, 3, true);
     row(`${k}: Node CPU ms/step`, p?.nodeMsPerStep, d?.nodeMsPerStep, 3, true);
   }
-  for (const what of ['commit-to-first-step', 'child-to-parent wake'] as const) {
+  for (const what of ['commit-to-first-step', 'child-to-parent wake', 'gather of 100 children'] as const) {
     const p = pgdOut?.latency.find((l) => l.what === what);
     const d = dbosOut?.latency.find((l) => l.what === what);
     row(`${what} p50 ms`, p?.p50, d?.p50, 2, true);
