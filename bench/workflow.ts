@@ -5,8 +5,8 @@
  * per step): workflows/s, steps/s, Postgres and Node CPU per step;
  * commit-to-first-step latency; child-to-parent wake latency for a parent
  * gathering 100 children, and that gather's whole time (the parent's start
- * to its step after the gather: the children dispatched, run, recorded). Prints a table with ratios and writes
- * bench/results/workflow-<time>.json.
+ * to its step after the gather: the children dispatched, run, recorded).
+ * Prints a table with ratios and writes bench/results/workflow-<time>.json.
  *
  * Flags: --workflows N (2000), --concurrency N (50), --rounds N (1),
  * --days-back N (0: the past days whose partitions exist, as retention keeps them).
