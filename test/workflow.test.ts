@@ -257,6 +257,42 @@ it('a gather with a child to an unknown function fails that step alone; the othe
   expect(children.map((k) => String(k.id))).toEqual([rows[0].child_call_id, rows[2].child_call_id].map(String));
 });
 
+it("records a group's children in one statement, and one by one when one of them is bad", async () => {
+  // Children dispatched by one statement share the transaction's id; one by
+  // one, each gets the id of its own subtransaction. Rolled back, so no
+  // worker runs them.
+  const client = await db.pool.connect();
+  try {
+    await client.query('begin');
+    const group = async (fns: string[]) => {
+      const parent = (await client.query<{ id: string }>('select pgdispatch.call_id()::text as id')).rows[0]!.id;
+      const ops = fns.map((fn, i) => ({ op: 'call', i, call_id: parent, seq: i + 1, name: `c${i}`, fn, input: i, options: {} }));
+      const recorded = await client.query('select i, status from pgdispatch.record_workflow($1, $2::jsonb) order by i', [
+        'test-worker',
+        JSON.stringify(ops),
+      ]);
+      const kids = await client.query<{ n: number; xids: number }>(
+        'select count(*)::int as n, count(distinct xmin::text)::int as xids from pgdispatch.calls where parent_call_id = $1',
+        [parent],
+      );
+      return { statuses: recorded.rows.map((r) => r.status), ...kids.rows[0] };
+    };
+    expect(await group(['double', 'double', 'double'])).toEqual({
+      statuses: ['waiting', 'waiting', 'waiting'],
+      n: 3,
+      xids: 1,
+    });
+    expect(await group(['double', 'not-registered', 'double'])).toEqual({
+      statuses: ['waiting', 'failed', 'waiting'],
+      n: 2,
+      xids: 2,
+    });
+  } finally {
+    await client.query('rollback');
+    client.release();
+  }
+});
+
 it('prunes old signals nobody took, and those of pruned calls; keeps the rest', async () => {
   const key = `prune:${Date.now()}`;
   const { rows: kept } = await db.pool.query<{ id: string }>(
